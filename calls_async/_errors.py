@@ -8,6 +8,7 @@ from :class:`CallsError`. Errors in the caller's own input are plain ``ValueErro
     ├── TransportError            nothing usable came back
     │   ├── ConnectError          the request never reached the service (safe to retry)
     │   ├── PoolTimeout           no free connection within the pool timeout
+    │   ├── ReadError             sent, but the connection broke before the reply
     │   └── RequestTimeout        sent, but no complete reply within the timeout
     ├── HTTPStatusError           the service replied with an error status
     │   ├── BadRequestError       400
@@ -48,6 +49,7 @@ __all__ = [
     "OperationFailed",
     "OperationTimeout",
     "PoolTimeout",
+    "ReadError",
     "RequestTimeout",
     "ResponseParseError",
     "ServerError",
@@ -100,6 +102,14 @@ class PoolTimeout(TransportError):
 
     The request was not sent. Raise the client's connection limit or lower the number
     of requests started at once.
+    """
+
+
+class ReadError(TransportError):
+    """The request was sent but the connection broke before a complete reply.
+
+    The service may have acted on the request, so a call-control POST is not safe to
+    send again blindly.
     """
 
 
@@ -182,7 +192,7 @@ class UnauthorizedError(HTTPStatusError):
 
 
 class ForbiddenError(HTTPStatusError):
-    """HTTP 403: the app lacks a permission, or the tenant does not match (code 7505)."""
+    """HTTP 403: a permission is missing, or the tenant does not match (code 7505)."""
 
 
 class NotFoundError(HTTPStatusError):
@@ -270,7 +280,7 @@ class OperationFailed(OperationError):
 
     Attributes:
         code: resultInfo ``code`` (for example 400), or None.
-        subcode: resultInfo ``subcode`` (for example 8508 for a cancelled prompt), or None.
+        subcode: resultInfo ``subcode`` (such as 8508, a cancelled prompt), or None.
         result_message: resultInfo ``message``, or None.
         operation: the final operation model as the service reported it.
     """

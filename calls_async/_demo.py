@@ -1,0 +1,299 @@
+"""``calls-async demo``: the scenarios of :mod:`calls_async._demo_scenarios`, at once.
+
+On the embedded emulator the bot runs behind a real webhook on loopback with token
+checking on, so operations complete from signed notifications. With a base URL the
+outbound scenario runs against a real tenant; the inbound scenario needs the
+emulator to ring the bot and is skipped there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TextIO
+
+import attrs
+
+from calls_async._client import CallsClient
+from calls_async._demo_scenarios import (
+    InboundScenario,
+    ScenarioStats,
+    inbound_callers,
+    run_outbound_call,
+)
+from calls_async._errors import CallsError
+
+if TYPE_CHECKING:
+    from calls_async.testing import Emulator
+
+__all__ = ["DemoSettings", "DemoSummary", "run_demo"]
+
+# The emulator never fetches prompts, so this address is only a name.
+EMULATOR_PROMPT = "https://media.example.com/calls-async/prompt.wav"
+
+
+@attrs.define(kw_only=True)
+class DemoSettings:
+    """What the demo drives and where."""
+
+    calls: int = 20
+    inbound: int = 10
+    base_url: str | None = None
+    callback_uri: str | None = None
+    target_user_id: str = "a1b2c3d4-0000-4000-8000-00000000u001"
+    prompt_uri: str | None = None
+    timeout: float = 60.0
+
+
+@attrs.define
+class DemoSummary:
+    """What the demo did, and whether everything reached its expected outcome."""
+
+    outbound: int = 0
+    outbound_ok: int = 0
+    inbound: int = 0
+    inbound_ok: int = 0
+    failures: list[str] = attrs.field(factory=list)
+    stats: ScenarioStats = attrs.field(factory=ScenarioStats)
+    requests: int = 0
+    completed_by: dict[str, int] = attrs.field(factory=dict)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every call reached its expected outcome."""
+        return (
+            not self.failures
+            and self.outbound_ok == self.outbound
+            and self.inbound_ok == self.inbound
+        )
+
+    def table(self) -> str:
+        """Render the summary as a plain text table."""
+        stats = self.stats
+        rows = [
+            ("outbound calls as expected", f"{self.outbound_ok} of {self.outbound}"),
+            ("inbound calls as expected", f"{self.inbound_ok} of {self.inbound}"),
+        ]
+        for outcome, count in sorted(stats.inbound_outcomes.items()):
+            rows.append((f"  {outcome}", str(count)))
+        rows += [
+            ("requests", str(self.requests)),
+            ("operations completed", str(stats.operations_completed)),
+            (
+                "operations failed as expected (cancelled, 8508)",
+                str(stats.operations_failed_expected),
+            ),
+        ]
+        for source in ("response", "notification", "polling"):
+            count = self.completed_by.get(source, 0)
+            rows.append((f"  final status from {source}", str(count)))
+        latencies = stats.operation_latencies
+        rows += [
+            ("operation latency p50", _ms(_percentile(latencies, 50))),
+            ("operation latency p95", _ms(_percentile(latencies, 95))),
+            ("elapsed", f"{self.elapsed:.2f} s"),
+        ]
+        width = max(len(name) for name, _ in rows)
+        lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
+        lines += [f"FAILED: {failure}" for failure in self.failures[:20]]
+        return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 1000:.1f} ms"
+
+
+def _percentile(values: list[float], pct: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+class _Progress:
+    """One updating line on a terminal, or a plain line a second when piped."""
+
+    def __init__(self, out: TextIO, client: CallsClient, total: int) -> None:
+        self._out = out
+        self._client = client
+        self._total = total
+        self._tty = out.isatty()
+        self._last = 0.0
+        self.done = 0
+
+    def step(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < (0.1 if self._tty else 1.0):
+            return
+        self._last = now
+        text = (
+            f"calls finished {self.done}/{self._total}, "
+            f"requests {self._client.requests_sent}"
+        )
+        self._out.write("\r" + text if self._tty else text + "\n")
+        self._out.flush()
+
+    def close(self) -> None:
+        if self._tty:
+            self._out.write("\n")
+            self._out.flush()
+
+
+@attrs.define
+class _Stack:
+    client: CallsClient
+    prompt: str
+    emulator: Emulator | None
+
+
+@contextlib.asynccontextmanager
+async def _local_stack(settings: DemoSettings) -> AsyncIterator[_Stack]:
+    """Start the emulator, a client and its webhook, all on loopback."""
+    from aiohttp import web
+
+    from calls_async.testing import Emulator
+    from calls_async.webhook import create_app
+
+    async with Emulator() as emulator, emulator.credential() as credential:
+        client = CallsClient(
+            credential,
+            callback_uri="http://127.0.0.1:1/calls",
+            base_url=emulator.base_url,
+            operation_timeout=settings.timeout,
+        )
+        async with client:
+            app = create_app(
+                client,
+                app_id=emulator.app_id,
+                openid_configuration_url=emulator.openid_configuration_url,
+            )
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, "127.0.0.1", 0)
+                await site.start()
+                port = runner.addresses[0][1]
+                client.callback_uri = f"http://127.0.0.1:{port}/calls"
+                yield _Stack(client, EMULATOR_PROMPT, emulator)
+            finally:
+                await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def _remote_stack(settings: DemoSettings) -> AsyncIterator[_Stack]:
+    """A client for a real Graph tenant, with credentials from the environment."""
+    from azure.identity.aio import EnvironmentCredential
+
+    if not settings.callback_uri or not settings.prompt_uri:
+        raise ValueError(
+            "--base-url needs --callback-uri (your bot's public https callback) and "
+            "--prompt-uri (an https WAV file the service can fetch)"
+        )
+    assert settings.base_url is not None
+    async with EnvironmentCredential() as credential:
+        client = CallsClient(
+            credential,
+            callback_uri=settings.callback_uri,
+            base_url=settings.base_url,
+            operation_timeout=settings.timeout,
+        )
+        async with client:
+            yield _Stack(client, settings.prompt_uri, None)
+
+
+async def _run_all(
+    jobs: Sequence[tuple[str, Callable[[], Awaitable[object]]]],
+    summary: DemoSummary,
+    progress: _Progress,
+) -> int:
+    """Run the jobs at once; return how many reached their expected outcome."""
+    ok = 0
+
+    async def run(name: str, job: Callable[[], Awaitable[object]]) -> None:
+        nonlocal ok
+        try:
+            await job()
+        except (CallsError, AssertionError, TimeoutError) as err:
+            summary.failures.append(f"{name}: {type(err).__name__}: {err}")
+        else:
+            ok += 1
+        finally:
+            progress.done += 1
+            progress.step()
+
+    await asyncio.gather(*(run(name, job) for name, job in jobs))
+    return ok
+
+
+async def _drive(stack: _Stack, settings: DemoSettings, out: TextIO) -> DemoSummary:
+    client = stack.client
+    summary = DemoSummary(outbound=settings.calls)
+    if stack.emulator is not None:
+        summary.inbound = settings.inbound
+    progress = _Progress(out, client, summary.outbound + summary.inbound)
+    started = time.monotonic()
+
+    def outbound() -> Awaitable[None]:
+        return run_outbound_call(
+            client,
+            summary.stats,
+            target_user_id=settings.target_user_id,
+            prompt=stack.prompt,
+            establish_timeout=settings.timeout,
+            operation_timeout=settings.timeout,
+        )
+
+    jobs = [(f"outbound call {i}", outbound) for i in range(settings.calls)]
+    summary.outbound_ok = await _run_all(jobs, summary, progress)
+    if stack.emulator is not None and settings.inbound:
+        scenario = InboundScenario(
+            client, stack.emulator, summary.stats, stack.prompt, settings.timeout
+        )
+        scenario.install()
+        callers = inbound_callers(settings.inbound)
+        inbound_jobs: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            (f"inbound call from {c}", lambda c=c: scenario.ring(c))  # type: ignore[misc]
+            for c in callers
+        ]
+        summary.inbound_ok = await _run_all(inbound_jobs, summary, progress)
+    progress.step(force=True)
+    progress.close()
+    summary.elapsed = time.monotonic() - started
+    summary.requests = client.requests_sent
+    summary.completed_by = dict(client.operations.completed_by)
+    return summary
+
+
+async def run_demo(settings: DemoSettings, out: TextIO = sys.stdout) -> DemoSummary:
+    """Run the demo scenarios and return their summary."""
+    if settings.calls < 0 or settings.inbound < 0:
+        raise ValueError(
+            f"--calls is {settings.calls} and --inbound is {settings.inbound}; "
+            "give 0 or more"
+        )
+    if settings.calls + settings.inbound < 1:
+        raise ValueError("--calls and --inbound are both 0; give at least one call")
+    stack = _remote_stack if settings.base_url else _local_stack
+    async with stack(settings) as running:
+        where = settings.base_url or "the embedded emulator"
+        inbound = (
+            f" and ring the bot {settings.inbound} times" if running.emulator else ""
+        )
+        out.write(
+            f"Driving {settings.calls} outgoing calls at once{inbound}, "
+            f"against {where}\n"
+        )
+        if running.emulator is None and settings.inbound:
+            out.write(
+                "The inbound scenario needs the emulator to ring the bot: skipped\n"
+            )
+        summary = await _drive(running, settings, out)
+    out.write(summary.table() + "\n")
+    out.write(("PASSED" if summary.ok else "FAILED") + "\n")
+    return summary

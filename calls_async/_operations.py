@@ -1,0 +1,486 @@
+"""Operation handles and the registry that completes them.
+
+An action such as playPrompt returns a commsOperation at once, usually with status
+``running``; the final status arrives later. An :class:`Operation` handle stands for
+that final status. It is done at once when the first reply already says completed or
+failed, because the service then sends nothing more for it. Otherwise the
+:class:`OperationRegistry` completes it from whichever source reports a final status
+first: a notification (see the notifications layer) or, where the polling policy
+allows, ``GET .../operations/{id}``. When the call ends, every pending handle of that
+call fails at once with :class:`CallTerminated`.
+
+Completion sources talk to the registry only through :meth:`OperationRegistry.resolve`
+and :meth:`OperationRegistry.fail_call`, so new sources plug in without touching the
+handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
+
+from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault
+from calls_async._errors import (
+    CallsError,
+    NotFoundError,
+    OperationError,
+    OperationFailed,
+    OperationTimeout,
+)
+from calls_async._events import OperationCompleted
+from calls_async.models import CommsOperation, ResultInfo
+
+if TYPE_CHECKING:
+    from calls_async._calls import Call
+
+__all__ = ["Operation", "OperationRegistry", "PollingPolicy", "new_client_context"]
+
+OperationT = TypeVar("OperationT", bound=CommsOperation)
+
+_log = logging.getLogger("calls_async.operations")
+
+
+def new_client_context() -> str:
+    """Return a fresh clientContext, so that every operation can be matched."""
+    return str(uuid.uuid4())
+
+
+@attrs.frozen(kw_only=True)
+class PollingPolicy:
+    """When and how often a pending operation is fetched with GET.
+
+    Graph documents notifications as the way operations complete; ``GET
+    .../operations/{id}`` exists in the metadata but its behaviour is not documented,
+    so treat polling as a fallback.
+
+    Attributes:
+        enabled: False turns polling off, leaving notifications as the only source.
+        grace: seconds to wait for a notification before the first GET.
+        initial_delay: seconds between the first two GETs.
+        max_delay: upper bound of the delay, which grows by ``multiplier`` each time.
+        multiplier: growth factor of the delay.
+    """
+
+    enabled: bool = True
+    grace: float = 0.0
+    initial_delay: float = 0.1
+    max_delay: float = 2.0
+    multiplier: float = 2.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("grace", "initial_delay", "max_delay"):
+            value = getattr(self, name)
+            if value < 0:
+                raise ValueError(
+                    f"PollingPolicy.{name} is {value!r}; it must be 0 or more seconds"
+                )
+        if self.multiplier < 1:
+            raise ValueError(
+                f"PollingPolicy.multiplier is {self.multiplier!r}; it must be at least "
+                "1 so the delay does not shrink"
+            )
+
+    @classmethod
+    def off(cls) -> PollingPolicy:
+        """Return a policy that never polls."""
+        return cls(enabled=False)
+
+
+NOTIFICATION_FALLBACK_POLLING = PollingPolicy(
+    grace=15.0, initial_delay=1.0, max_delay=5.0
+)
+"""The default polling while a webhook receives notifications: a safety net only."""
+
+
+class Operation(Generic[OperationT]):
+    """A handle to a commsOperation that completes when the operation finishes.
+
+    ``await op`` returns the final operation model (for a recording, a
+    :class:`~calls_async.models.RecordOperation` with its location and access token)
+    or raises :class:`OperationFailed`, :class:`CallTerminated` or
+    :class:`OperationTimeout`.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_call",
+        "_client_context",
+        "_done",
+        "_error",
+        "_id",
+        "_latest",
+        "_registry",
+        "_waiter",
+        "completed_by",
+    )
+
+    def __init__(
+        self,
+        call: Call,
+        first: OperationT,
+        *,
+        client_context: str,
+        registry: OperationRegistry,
+    ) -> None:
+        self._call = call
+        self._latest: OperationT = first
+        self._id = first.id
+        self._client_context = first.client_context or client_context
+        self._registry = registry
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: CallsError | None = None
+        self._done = False
+        self.completed_by: str | None = None
+        """How the final status arrived: "response", "notification" or "polling"."""
+
+    def __repr__(self) -> str:
+        return (
+            f"<Operation {type(self._latest).__name__} id={self._id!r} "
+            f"call={self._call.id!r} status={self.status!r}>"
+        )
+
+    @property
+    def call(self) -> Call:
+        """The call this operation runs on."""
+        return self._call
+
+    @property
+    def id(self) -> str | None:
+        """The operation id from the service, or None when it gave none."""
+        return self._id
+
+    @property
+    def client_context(self) -> str:
+        """The clientContext sent with the action (generated when none was given)."""
+        return self._client_context
+
+    @property
+    def latest(self) -> OperationT:
+        """The operation as most recently reported by the service."""
+        return self._latest
+
+    @property
+    def status(self) -> str:
+        """The last known status, such as ``running`` or ``completed``."""
+        return str(self._latest.status)
+
+    @property
+    def result_info(self) -> ResultInfo | None:
+        """The last known resultInfo, or None while the operation runs."""
+        return self._latest.result_info
+
+    def done(self) -> bool:
+        """Return True once the operation has a final outcome."""
+        return self._done
+
+    def __await__(self) -> Generator[Any, None, OperationT]:
+        return self.wait().__await__()
+
+    async def wait(
+        self, timeout: float | UseClientDefault | None = USE_CLIENT_DEFAULT
+    ) -> OperationT:
+        """Wait for the final status and return the final operation model.
+
+        Args:
+            timeout: seconds to wait; None waits without limit; by default the
+                client's ``operation_timeout``.
+
+        Raises:
+            OperationFailed: the service reported status failed.
+            CallTerminated: the call ended first.
+            OperationTimeout: no final status within ``timeout``; the handle stays
+                pending and can be awaited again.
+        """
+        if not self._done:
+            limit = self._registry.timeout if timeout is USE_CLIENT_DEFAULT else timeout
+            await self._wait_pending(limit)
+        if self._error is not None:
+            raise self._error
+        return self._latest
+
+    async def _wait_pending(self, limit: float | None) -> None:
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+        self._registry.start_polling(self)
+        try:
+            async with asyncio.timeout(limit):
+                # Shielded, so one waiter timing out or being cancelled leaves the
+                # signal intact for the others.
+                await asyncio.shield(self._waiter)
+        except TimeoutError:
+            raise OperationTimeout(
+                f"operation {self._id} on call {self._call.id} did not finish within "
+                f"{limit:g} s; await it again to keep waiting, or raise "
+                "operation_timeout",
+                call_id=self._call.id,
+                operation_id=self._id,
+                client_context=self._client_context,
+            ) from None
+
+    def _finish(self, latest: OperationT | None, error: CallsError | None) -> None:
+        if self._done:
+            return
+        if latest is not None:
+            self._latest = latest
+        self._error = error
+        self._done = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _apply(self, update: CommsOperation, source: str) -> bool:
+        """Take a newer report of this operation; return True if it was final."""
+        if self._done:
+            return False
+        if not isinstance(update, type(self._latest)):
+            # A notification typed as the base class still carries the final status.
+            update = attrs.evolve(self._latest, **_common_fields(update))
+        if not update.is_terminal:
+            self._latest = update
+            return False
+        self.completed_by = source
+        error = None if update.succeeded else self._failure(update)
+        self._finish(update, error)
+        return True
+
+    def _failure(self, update: CommsOperation) -> OperationFailed:
+        info = update.result_info
+        return OperationFailed(
+            call_id=self._call.id,
+            operation_id=self._id,
+            client_context=self._client_context,
+            code=info.code if info is not None else None,
+            subcode=info.subcode if info is not None else None,
+            result_message=info.message if info is not None else None,
+            operation=update,
+        )
+
+
+def _common_fields(update: CommsOperation) -> dict[str, Any]:
+    return {
+        "status": update.status,
+        "result_info": update.result_info,
+        "client_context": update.client_context,
+    }
+
+
+def _key(value: str) -> str:
+    return value.lower()
+
+
+class OperationRegistry:
+    """Pending operation handles, found by call and operation id or clientContext.
+
+    Ids are compared without case because the service writes the same id both in
+    lower case with dashes and in upper case without them.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float | None,
+        polling: PollingPolicy | None,
+        fetch: Callable[[str, str], Awaitable[CommsOperation]],
+        notifications_active: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.timeout = timeout
+        self.polling = polling
+        self._notifications_active = notifications_active
+        self._fetch = fetch
+        self._by_id: dict[tuple[str, str], Operation[Any]] = {}
+        self._by_context: dict[tuple[str, str], Operation[Any]] = {}
+        self._by_call: dict[str, set[Operation[Any]]] = {}
+        self._pollers: dict[Operation[Any], asyncio.Task[None]] = {}
+        # Reports of operations not yet tracked: their POST has not returned yet.
+        self._held: dict[str, list[tuple[float, CommsOperation]]] = {}
+        self.completed_by: dict[str, int] = {
+            "response": 0,
+            "notification": 0,
+            "polling": 0,
+        }
+        self.failed = 0
+
+    def __len__(self) -> int:
+        return sum(len(ops) for ops in self._by_call.values())
+
+    def track(
+        self, call: Call, first: OperationT, *, client_context: str
+    ) -> Operation[OperationT]:
+        """Make a handle for an operation the service just returned."""
+        op = Operation(call, first, client_context=client_context, registry=self)
+        if first.is_terminal:
+            op._apply(first, "response")
+            self._count(op)
+            return op
+        if call.ended:
+            op._finish(None, call.termination_error(op.id, op.client_context))
+            return op
+        call_key = call.key
+        if op.id:
+            self._by_id[(call_key, _key(op.id))] = op
+        self._by_context[(call_key, op.client_context)] = op
+        self._by_call.setdefault(call_key, set()).add(op)
+        if call_key in self._held:
+            self._apply_held(call)
+        return op
+
+    def hold(self, call_id: str, update: CommsOperation, expires_at: float) -> None:
+        """Keep a report of an untracked operation until ``expires_at`` (monotonic)."""
+        self._held.setdefault(_key(call_id), []).append((expires_at, update))
+
+    def _apply_held(self, call: Call) -> None:
+        held = self._held.pop(call.key, [])
+        now = time.monotonic()
+        unmatched = []
+        for expires_at, update in held:
+            if expires_at <= now:
+                continue
+            if not self.resolve(call.id, update, source="notification"):
+                unmatched.append((expires_at, update))
+        if unmatched:
+            self._held[call.key] = unmatched
+
+    def expire_held(self, now: float) -> None:
+        """Drop held reports older than their expiry."""
+        for call_key in list(self._held):
+            fresh = [item for item in self._held[call_key] if item[0] > now]
+            if fresh:
+                self._held[call_key] = fresh
+            else:
+                del self._held[call_key]
+
+    def resolve(self, call_id: str, update: CommsOperation, *, source: str) -> bool:
+        """Apply a report of an operation; return True if it matched a handle.
+
+        The handle is found by operation id, or by clientContext when the report has
+        no id.
+        """
+        op = self.find(call_id, update.id, update.client_context)
+        if op is None:
+            return False
+        if op._apply(update, source):
+            self._forget(op)
+            self._count(op)
+            op.call._emit(
+                OperationCompleted(
+                    call_id=op.call.id,
+                    operation=op.latest,
+                    succeeded=op._error is None,
+                )
+            )
+        return True
+
+    def find(
+        self, call_id: str, operation_id: str | None, client_context: str | None
+    ) -> Operation[Any] | None:
+        """Return the pending handle for these ids, or None."""
+        call_key = _key(call_id)
+        op = None
+        if operation_id:
+            op = self._by_id.get((call_key, _key(operation_id)))
+        if op is None and client_context:
+            op = self._by_context.get((call_key, client_context))
+        return op
+
+    def fail_call(self, call: Call) -> None:
+        """Fail every pending handle of ``call``, which has ended."""
+        for op in list(self._by_call.get(call.key, ())):
+            self._forget(op)
+            op._finish(None, call.termination_error(op.id, op.client_context))
+            self.failed += 1
+
+    def fail_all(self, error_factory: Callable[[Operation[Any]], CallsError]) -> None:
+        """Fail every pending handle, as when the client closes."""
+        for ops in list(self._by_call.values()):
+            for op in list(ops):
+                self._forget(op)
+                op._finish(None, error_factory(op))
+                self.failed += 1
+
+    def _forget(self, op: Operation[Any]) -> None:
+        call_key = op.call.key
+        if op.id:
+            self._by_id.pop((call_key, _key(op.id)), None)
+        self._by_context.pop((call_key, op.client_context), None)
+        ops = self._by_call.get(call_key)
+        if ops is not None:
+            ops.discard(op)
+            if not ops:
+                del self._by_call[call_key]
+        poller = self._pollers.pop(op, None)
+        if poller is not None and poller is not asyncio.current_task():
+            poller.cancel()
+
+    def _count(self, op: Operation[Any]) -> None:
+        if op._error is not None:
+            self.failed += 1
+        elif op.completed_by is not None:
+            self.completed_by[op.completed_by] += 1
+
+    def effective_polling(self) -> PollingPolicy:
+        """Return the polling policy in force now.
+
+        Without an explicit policy, pending operations are polled at once while no
+        webhook delivers notifications, and only after a grace period once one does.
+        """
+        if self.polling is not None:
+            return self.polling
+        if self._notifications_active():
+            return NOTIFICATION_FALLBACK_POLLING
+        return PollingPolicy()
+
+    def start_polling(self, op: Operation[Any]) -> None:
+        """Start fetching ``op`` with GET if the policy allows and none runs yet."""
+        if op.done() or not op.id or op in self._pollers:
+            return
+        policy = self.effective_polling()
+        if not policy.enabled:
+            return
+        task = asyncio.get_running_loop().create_task(self._poll(op, policy))
+        self._pollers[op] = task
+
+    async def _poll(self, op: Operation[Any], policy: PollingPolicy) -> None:
+        delay = policy.initial_delay
+        await asyncio.sleep(policy.grace)
+        while not op.done():
+            assert op.id is not None
+            try:
+                update = await self._fetch(op.call.id, op.id)
+            except NotFoundError:
+                # Graph does not document GET on operations, so a 404 here says
+                # nothing certain about the call; leave completion to notifications.
+                _log.info(
+                    "GET of operation %s of call %s returned 404; stopped polling it",
+                    op.id,
+                    op.call.id,
+                )
+                return
+            except OperationError:
+                return
+            except CallsError as err:
+                _log.warning(
+                    "Polling operation %s of call %s failed, will retry: %s",
+                    op.id,
+                    op.call.id,
+                    err,
+                )
+            else:
+                self.resolve(op.call.id, update, source="polling")
+                if op.done():
+                    return
+            await asyncio.sleep(delay)
+            delay = min(policy.max_delay, delay * policy.multiplier)
+
+    async def aclose(self) -> None:
+        """Stop every poller and wait until they have ended."""
+        tasks = list(self._pollers.values())
+        self._pollers.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,293 @@
+"""The Emulator: a local Graph calls service on loopback, and its Python API."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import ipaddress
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from calls_async.testing import _identity, _server
+from calls_async.testing._calls import CallActions
+from calls_async.testing._context import EmulatorContext, RecordedRequest
+from calls_async.testing._credential import EmulatorCredential
+from calls_async.testing._notifier import NotificationDelivery, Notifier
+from calls_async.testing._operations import OperationActions
+from calls_async.testing._recordings import RecordingStore
+from calls_async.testing._registry import CallRegistry
+from calls_async.testing._settings import EmulatorSettings
+from calls_async.testing._stats import EmulatorStats
+from calls_async.testing._tokens import (
+    AccessTokenIssuer,
+    NotificationTokenSigner,
+    SigningKey,
+)
+from calls_async.testing._wire import JsonObject
+
+_LOGGER = logging.getLogger("calls_async.testing")
+
+# Seconds that closing waits for requests still being handled.
+_SHUTDOWN_TIMEOUT = 1.0
+# Listen backlog, sized for a thousand clients connecting at once.
+_BACKLOG = 1024
+
+
+class Emulator:
+    """The Microsoft Graph calls API, served on loopback for tests and demos.
+
+    Keyword arguments override fields of `EmulatorSettings`, for example
+    `Emulator(establish_delay=0.01, prompt_duration=0.05)`. Port 0 picks a free
+    port. Use `async with Emulator() as emulator:` or `start()` and `close()`.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        settings: EmulatorSettings | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.settings = dataclasses.replace(settings or EmulatorSettings(), **overrides)
+        self._context = _build_context(self.settings, self._recording_url)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        """Root URL, such as http://127.0.0.1:8080; set once the emulator runs."""
+        if not self._context.url:
+            raise RuntimeError("the emulator is not running: await start() first")
+        return self._context.url
+
+    @property
+    def base_url(self) -> str:
+        """The Graph base URL that clients use, `{url}/v1.0`."""
+        return f"{self.url}/v1.0"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}/{self.settings.tenant_id}/oauth2/v2.0/token"
+
+    @property
+    def openid_configuration_url(self) -> str:
+        """OpenID configuration of the notification signing key."""
+        return self.url + _identity.NOTIFICATION_OPENID_PATH
+
+    @property
+    def jwks_url(self) -> str:
+        return self.url + _identity.NOTIFICATION_JWKS_PATH
+
+    @property
+    def app_id(self) -> str:
+        return self.settings.app_id
+
+    @property
+    def tenant_id(self) -> str:
+        return self.settings.tenant_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.settings.client_secret
+
+    @property
+    def signing_key_id(self) -> str:
+        return self._context.signing_key.key_id
+
+    @property
+    def stats(self) -> EmulatorStats:
+        return self._context.stats
+
+    @property
+    def requests(self) -> collections.deque[RecordedRequest]:
+        """The latest Graph requests received, oldest first."""
+        return self._context.request_log
+
+    @property
+    def notifications(self) -> collections.deque[NotificationDelivery]:
+        """The latest notification deliveries, oldest first."""
+        return self._context.notifier.deliveries
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            raise RuntimeError("the emulator is already running")
+        await self._context.notifier.start()
+        runner = web.AppRunner(
+            _server.build_app(self._context),
+            access_log=None,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port, backlog=_BACKLOG)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            await self._context.notifier.close()
+            raise
+
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+        self._context.url = f"http://{_url_host(self.host)}:{self.port}"
+        _LOGGER.info("emulator listening on %s", self._context.url)
+
+    async def close(self) -> None:
+        """Stop serving, cancel every timer and pending notification, close sessions."""
+        self._context.registry.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            _LOGGER.info("emulator on %s stopped", self._context.url)
+        await self._context.notifier.close()
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def credential(self) -> EmulatorCredential:
+        """Return a new credential for this emulator's app; the caller closes it."""
+        return EmulatorCredential(self.token_url, self.app_id, self.client_secret)
+
+    def issue_token(self, lifetime: float | None = None) -> str:
+        """Issue a Graph access token directly, by default for token_lifetime."""
+        token, _ = self._context.access_tokens.issue(lifetime)
+        self._context.stats.tokens_issued += 1
+        return token
+
+    def sign_notification_token(self, **claim_overrides: Any) -> str:
+        """Sign a notification token with the emulator's key.
+
+        The claims are those of real notifications (iss, aud, tid, iat, nbf, exp);
+        each keyword replaces one, and a keyword set to None removes it.
+        """
+        return self._context.notification_signer.sign(**claim_overrides)
+
+    def call_state(self, call_id: str) -> str | None:
+        """Return the state of a live call, or None once it has ended."""
+        call = self._context.registry.get(call_id)
+        return call.state if call is not None else None
+
+    def call_resource(self, call_id: str) -> JsonObject | None:
+        call = self._context.registry.get(call_id)
+        return call.resource() if call is not None else None
+
+    def operation_resource(self, call_id: str, operation_id: str) -> JsonObject | None:
+        call = self._context.registry.get(call_id)
+        if call is None:
+            return None
+        operation = call.operations.get(operation_id.lower())
+        return operation.resource() if operation is not None else None
+
+    async def wait_for_state(self, call_id: str, state: str | None) -> None:
+        """Wait until the call is in `state`, or has ended if `state` is None.
+
+        Raises EmulatorError if the call has ended or ends before reaching `state`.
+        Wrap the call in `asyncio.timeout()` to bound the wait.
+        """
+        await self._context.registry.wait_for_state(call_id, state)
+
+    async def wait_for_operation(self, call_id: str, operation_id: str) -> JsonObject:
+        """Wait until the operation has completed or failed and return its resource.
+
+        Raises EmulatorError if the operation is unknown or its call ends first.
+        """
+        operation = await self._context.registry.wait_for_operation(
+            call_id, operation_id
+        )
+        return operation.resource()
+
+    async def ring(
+        self,
+        callback_uri: str,
+        *,
+        caller: Mapping[str, Any] | None = None,
+        group: bool = False,
+        modalities: Sequence[str] = ("audio",),
+        answer_timeout: float | None = None,
+    ) -> str:
+        """Ring the bot with an incoming call and return the new call's id.
+
+        `caller` is the identitySet of the caller, a new user by default. A group
+        call carries chatInfo and meetingInfo like an invitation to a meeting. The
+        call ends with 408/1106 unless answered, rejected or redirected within
+        `answer_timeout` seconds, by default incoming_call_timeout.
+        """
+        call = self._context.calls.ring(
+            callback_uri,
+            caller=caller,
+            group=group,
+            modalities=modalities,
+            answer_timeout=answer_timeout,
+        )
+        return call.id
+
+    async def press_tones(self, call_id: str, tones: Sequence[str]) -> None:
+        """Press DTMF tones on the far side of a call that subscribed to tones."""
+        self._context.calls.press_tones(call_id, tones)
+
+    async def hang_up_remote(self, call_id: str) -> None:
+        """End a call from the far side, with resultInfo 200/4521."""
+        self._context.calls.hang_up_remote(call_id)
+
+    async def drain_notifications(self) -> None:
+        """Wait until every queued notification is delivered or given up.
+
+        Wrap the call in `asyncio.timeout()` to bound the wait.
+        """
+        await self._context.notifier.drain()
+
+    def _recording_url(self, recording_id: str) -> str:
+        return f"{self.url}/recordings/{recording_id}"
+
+
+def _build_context(
+    settings: EmulatorSettings, recording_url: Callable[[str], str]
+) -> EmulatorContext:
+    stats = EmulatorStats()
+    signing_key = SigningKey()
+    signer = NotificationTokenSigner(signing_key, settings)
+    notifier = Notifier(settings, signer, stats)
+    registry = CallRegistry(settings, stats, notifier)
+    recordings = RecordingStore()
+    operations = OperationActions(registry, recordings, recording_url)
+    return EmulatorContext(
+        settings=settings,
+        stats=stats,
+        signing_key=signing_key,
+        access_tokens=AccessTokenIssuer(signing_key, settings),
+        notification_signer=signer,
+        notifier=notifier,
+        recordings=recordings,
+        registry=registry,
+        calls=CallActions(registry, operations),
+        operations=operations,
+        request_log=collections.deque(maxlen=settings.request_log_size),
+    )
+
+
+def _url_host(host: str) -> str:
+    """Return the host as written in a URL; a wildcard address becomes loopback."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]"
+    except ValueError:
+        pass
+    return host

@@ -1,0 +1,86 @@
+"""Settings of the emulator and the fake app registration it accepts."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+DEFAULT_APP_ID = "00000000-0000-4000-8000-00000000a991"
+DEFAULT_TENANT_ID = "00000000-0000-4000-8000-00000000e991"
+DEFAULT_CLIENT_SECRET = "emulator-client-secret"
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EmulatorSettings:
+    """Timings, limits and the app registration of one emulator.
+
+    Durations are in seconds. Every setting can also be passed to `Emulator(...)` and
+    `serve(...)` as a keyword argument.
+    """
+
+    establish_delay: float = 0.05
+    """Time from `establishing` to `established`, after create or answer."""
+
+    terminate_delay: float = 0.05
+    """Time from `terminating` to `terminated`, after DELETE."""
+
+    transfer_delay: float = 0.05
+    """Time between the steps transferring, transferAccepted and terminated."""
+
+    prompt_duration: float = 0.2
+    """Playing time of one prompt; a playPrompt with N prompts runs N times this."""
+
+    record_duration: float = 0.2
+    """Recording time of a recordResponse, added to the time of its prompt if any."""
+
+    operation_delay: float = 0.05
+    """Time before a sendDtmfTones or addLargeGalleryView operation completes."""
+
+    incoming_call_timeout: float = 15.0
+    """Time a bot has to answer, reject or redirect an incoming call."""
+
+    keep_alive_timeout: float = 2700.0
+    """Time after the last keepAlive (or the answer or create) at which a call ends."""
+
+    token_lifetime: float = 3600.0
+    """Lifetime of the Graph access tokens issued by the token endpoint."""
+
+    app_id: str = DEFAULT_APP_ID
+    tenant_id: str = DEFAULT_TENANT_ID
+    client_secret: str = DEFAULT_CLIENT_SECRET
+    app_display_name: str = "Emulator Bot"
+
+    require_auth: bool = True
+    """Reject Graph requests without a valid bearer token issued by this emulator."""
+
+    notification_timeout: float = 5.0
+    """Time allowed for the bot to answer one notification POST."""
+
+    notification_attempts: int = 4
+    """Attempts per notification when the bot is unreachable or responds with 5xx."""
+
+    notification_retry_backoff: float = 0.05
+    """Wait before the first retry of a notification; it doubles on each retry."""
+
+    notify_hosts: frozenset[str] = LOOPBACK_HOSTS
+    """Callback hosts that notifications are sent to; others are logged as skipped."""
+
+    request_log_size: int = 1000
+    notification_log_size: int = 1000
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            is_number = isinstance(value, int | float) and not isinstance(value, bool)
+            if is_number and (value < 0 or not math.isfinite(value)):
+                raise ValueError(
+                    f"invalid emulator setting {field.name}={value!r}: "
+                    "expected a finite number >= 0"
+                )
+        if self.notification_attempts < 1:
+            raise ValueError(
+                "invalid emulator setting notification_attempts="
+                f"{self.notification_attempts!r}: expected at least 1"
+            )

@@ -1,0 +1,603 @@
+"""The client against the emulator over loopback: every call action and its errors."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+
+from calls_async import (
+    AppHostedMediaConfig,
+    AuthenticationError,
+    Call,
+    CallsClient,
+    CallState,
+    CallTerminated,
+    ClientClosedError,
+    HTTPStatusError,
+    Identity,
+    IdentitySet,
+    IncomingCallOptions,
+    InvitationParticipantInfo,
+    MediaPrompt,
+    NotFoundError,
+    OperationFailed,
+    OperationTimeout,
+    ParticipantInfo,
+    PlayPromptOperation,
+    PollingPolicy,
+    RecordingStatus,
+    RecordOperation,
+    RejectReason,
+    ScreenSharingRole,
+    SendDtmfTonesOperation,
+    ServiceHostedMediaConfig,
+    TeleconferenceDeviceQuality,
+    Tone,
+    UnauthorizedError,
+)
+from calls_async.testing import Emulator, EmulatorCredential
+from tests.conftest import CALLBACK_URI
+
+PROMPT = "https://media.example.com/menu.wav"
+
+
+def _user(user_id: str = "u-1") -> InvitationParticipantInfo:
+    return InvitationParticipantInfo(identity=IdentitySet(user=Identity(id=user_id)))
+
+
+async def _established(client: CallsClient) -> Call:
+    call = await client.calls.create(
+        targets=[_user()], media_config=ServiceHostedMediaConfig()
+    )
+    await call.wait_for_state(CallState.ESTABLISHED, timeout=5)
+    return call
+
+
+async def _incoming(emulator: Emulator, client: CallsClient) -> Call:
+    call_id = await emulator.ring(CALLBACK_URI)
+    return client.calls[call_id]
+
+
+def _last_request(emulator: Emulator, suffix: str) -> Any:
+    matching = [r for r in emulator.requests if r.path.endswith(suffix)]
+    assert matching, f"the emulator received no request ending in {suffix}"
+    return matching[-1]
+
+
+# -- create, get, references --------------------------------------------------
+
+
+async def test_create_returns_establishing_call(client: CallsClient) -> None:
+    call = await client.calls.create(
+        targets=[_user()], media_config=ServiceHostedMediaConfig()
+    )
+    assert call.id
+    assert call.state == CallState.ESTABLISHING
+    assert call.properties is not None
+    assert call.properties.direction == "outgoing"
+
+
+async def test_create_then_wait_for_established(client: CallsClient) -> None:
+    call = await _established(client)
+    assert call.state == CallState.ESTABLISHED
+
+
+async def test_get_fetches_state(client: CallsClient, emulator: Emulator) -> None:
+    created = await _established(client)
+    fetched = await client.calls.get(created.id)
+    assert fetched is created
+    assert emulator.call_state(created.id) == "established"
+    assert fetched.state == CallState.ESTABLISHED
+
+
+async def test_reference_sends_no_request(
+    client: CallsClient, emulator: Emulator
+) -> None:
+    before = len(emulator.requests)
+    call = client.calls["57DAB8B1894C409AB240BD8BEAE78896"]
+    assert call.id == "57DAB8B1894C409AB240BD8BEAE78896"
+    assert len(emulator.requests) == before
+
+
+async def test_reference_is_same_object_without_case(client: CallsClient) -> None:
+    upper = client.calls["57DAB8B1894C409AB240BD8BEAE78896"]
+    lower = client.calls["57dab8b1894c409ab240bd8beae78896"]
+    assert upper is lower
+
+
+async def test_get_unknown_call_raises_not_found(client: CallsClient) -> None:
+    with pytest.raises(NotFoundError) as info:
+        await client.calls.get(str(uuid.uuid4()))
+    err = info.value
+    assert err.status == 404
+    assert err.request_id
+    assert err.client_request_id
+    assert err.request_id in str(err)
+    assert err.body
+
+
+async def test_create_app_hosted_media(client: CallsClient, emulator: Emulator) -> None:
+    call = await client.calls.create(
+        targets=[_user()], media_config=AppHostedMediaConfig(blob="<media-config>")
+    )
+    body = _last_request(emulator, "/communications/calls").body
+    assert body["mediaConfig"] == {
+        "@odata.type": "#microsoft.graph.appHostedMediaConfig",
+        "blob": "<media-config>",
+    }
+    assert call.state == CallState.ESTABLISHING
+
+
+async def test_group_call_with_three_targets(client: CallsClient) -> None:
+    call = await client.calls.create(
+        targets=[_user("u-1"), _user("u-2"), _user("u-3")],
+        media_config=ServiceHostedMediaConfig(),
+    )
+    assert call.state == CallState.ESTABLISHING
+
+
+# -- incoming call actions ----------------------------------------------------
+
+
+async def test_answer_incoming_call(client: CallsClient, emulator: Emulator) -> None:
+    call = await _incoming(emulator, client)
+    await call.answer(
+        media_config=ServiceHostedMediaConfig(),
+        call_options=IncomingCallOptions(is_content_sharing_notification_enabled=True),
+    )
+    body = _last_request(emulator, "/answer").body
+    assert body["callbackUri"] == CALLBACK_URI
+    assert body["acceptedModalities"] == ["audio"]
+    await call.wait_for_state(CallState.ESTABLISHED, timeout=5)
+
+
+async def test_reject_incoming_call(client: CallsClient, emulator: Emulator) -> None:
+    call = await _incoming(emulator, client)
+    await call.reject(reason=RejectReason.BUSY)
+    assert _last_request(emulator, "/reject").body == {"reason": "busy"}
+    assert emulator.call_state(call.id) in (None, "terminated")
+
+
+async def test_redirect_incoming_call(client: CallsClient, emulator: Emulator) -> None:
+    call = await _incoming(emulator, client)
+    await call.redirect([_user("u-2"), _user("u-3")], timeout_seconds=30)
+    body = _last_request(emulator, "/redirect").body
+    assert len(body["targets"]) == 2
+    assert body["timeout"] == 30
+
+
+async def test_answer_twice_is_rejected(
+    client: CallsClient, emulator: Emulator
+) -> None:
+    call = await _incoming(emulator, client)
+    await call.answer(media_config=ServiceHostedMediaConfig())
+    with pytest.raises(HTTPStatusError) as info:
+        await call.answer(media_config=ServiceHostedMediaConfig())
+    assert info.value.status in (400, 409)
+
+
+# -- in-call actions without an operation -------------------------------------
+
+
+async def test_keep_alive(client: CallsClient, emulator: Emulator) -> None:
+    call = await _established(client)
+    await call.keep_alive()
+    assert _last_request(emulator, "/keepAlive").status == 200
+
+
+async def _gone(emulator: Emulator, call_id: str) -> None:
+    async with asyncio.timeout(5):
+        while emulator.call_state(call_id) not in (None, "terminated"):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def test_keep_alive_after_hang_up(
+    client: CallsClient, emulator: Emulator
+) -> None:
+    call = await _established(client)
+    await call.hang_up()
+    await _gone(emulator, call.id)
+    with pytest.raises(NotFoundError):
+        await call.keep_alive()
+
+
+async def test_transfer(client: CallsClient, emulator: Emulator) -> None:
+    call = await _established(client)
+    target = InvitationParticipantInfo(
+        identity=IdentitySet(user=Identity(id="u-9")), replaces_call_id="other-call"
+    )
+    await call.transfer(
+        target,
+        transferee=ParticipantInfo(identity=IdentitySet(user=Identity(id="u-1"))),
+    )
+    body = _last_request(emulator, "/transfer").body
+    assert body["transferTarget"]["replacesCallId"] == "other-call"
+    assert body["transferee"]["identity"]["user"]["id"] == "u-1"
+
+
+async def test_change_screen_sharing_role(
+    client: CallsClient, emulator: Emulator
+) -> None:
+    call = await _established(client)
+    await call.change_screen_sharing_role(ScreenSharingRole.SHARER)
+    request = _last_request(emulator, "/changeScreenSharingRole")
+    assert request.status == 202
+    assert request.body == {"role": "sharer"}
+
+
+async def test_hang_up_ends_call(client: CallsClient, emulator: Emulator) -> None:
+    call = await _established(client)
+    await call.hang_up()
+    assert call.ended
+    assert call.state == CallState.TERMINATED
+    assert call.id not in client.calls
+    await _gone(emulator, call.id)
+    with pytest.raises(NotFoundError):
+        await call.refresh()
+
+
+async def test_log_teleconference_device_quality(
+    client: CallsClient, emulator: Emulator
+) -> None:
+    quality = TeleconferenceDeviceQuality(
+        call_chain_id=str(uuid.uuid4()),
+        participant_id=str(uuid.uuid4()),
+        media_leg_id=str(uuid.uuid4()),
+        device_name="Room 1",
+        device_description="Conference room device",
+        media_quality_list=[],
+    )
+    await client.calls.log_teleconference_device_quality(quality)
+    request = _last_request(emulator, "/logTeleconferenceDeviceQuality")
+    assert request.status == 200
+    assert request.body["quality"]["deviceName"] == "Room 1"
+
+
+# -- actions returning operations ---------------------------------------------
+
+
+async def test_mute_is_completed_at_once(client: CallsClient) -> None:
+    call = await _established(client)
+    op = await call.mute()
+    assert op.done()
+    assert op.completed_by == "response"
+    final = await op
+    assert final.status.lower() == "completed"
+
+
+async def test_unmute_is_completed_at_once(client: CallsClient) -> None:
+    call = await _established(client)
+    op = await call.unmute(client_context="ctx-unmute")
+    assert op.done()
+    assert op.client_context == "ctx-unmute"
+    assert (await op).client_context == "ctx-unmute"
+
+
+async def test_play_prompt_completes(client: CallsClient, emulator: Emulator) -> None:
+    call = await _established(client)
+    op = await call.play_prompt([MediaPrompt.from_uri(PROMPT)])
+    assert not op.done()
+    assert op.status.lower() == "running"
+    final = await op
+    assert isinstance(final, PlayPromptOperation)
+    assert final.status.lower() == "completed"
+    assert final.result_info is not None
+    assert final.result_info.code == 200
+    assert op.completed_by == "polling"
+    assert emulator.operation_resource(call.id, op.id or "")["status"] == "completed"
+
+
+async def test_play_prompt_accepts_uri_strings(
+    client: CallsClient, emulator: Emulator
+) -> None:
+    call = await _established(client)
+    op = await call.play_prompt([PROMPT])
+    body = _last_request(emulator, "/playPrompt").body
+    assert body["prompts"][0]["mediaInfo"]["uri"] == PROMPT
+    assert body["prompts"][0]["@odata.type"] == "#microsoft.graph.mediaPrompt"
+    await op
+
+
+async def test_generated_client_context_is_sent(
+    client: CallsClient, emulator: Emulator
+) -> None:
+    call = await _established(client)
+    op = await call.play_prompt([PROMPT])
+    sent = _last_request(emulator, "/playPrompt").body["clientContext"]
+    assert sent == op.client_context
+    assert uuid.UUID(sent)
+    await op
+
+
+async def test_record_response_gives_recording(client: CallsClient) -> None:
+    call = await _established(client)
+    op = await call.record_response(
+        prompts=[PROMPT], max_record_duration=10, stop_tones=["#"], play_beep=True
+    )
+    final = await op
+    assert isinstance(final, RecordOperation)
+    assert final.recording_location
+    assert final.recording_access_token
+    audio = await call.download_recording(final)
+    assert audio.startswith(b"RIFF")
+
+
+async def test_recording_token_not_in_repr(client: CallsClient) -> None:
+    call = await _established(client)
+    final = await (await call.record_response())
+    assert final.recording_access_token
+    assert final.recording_access_token not in repr(final)
+
+
+async def test_cancel_fails_running_prompts(client: CallsClient) -> None:
+    call = await _established(client)
+    first = await call.play_prompt([PROMPT] * 5)
+    queued = await call.play_prompt([PROMPT])
+    cancel = await call.cancel_media_processing()
+    assert cancel.done()
+    for op in (first, queued):
+        with pytest.raises(OperationFailed) as info:
+            await op
+        assert info.value.code == 400
+        assert info.value.subcode == 8508
+
+
+async def test_subscribe_to_tone(client: CallsClient, emulator: Emulator) -> None:
+    call = await _established(client)
+    op = await call.subscribe_to_tone()
+    assert op.done()
+    assert _last_request(emulator, "/subscribeToTone").status == 200
+
+
+async def test_send_dtmf_tones(client: CallsClient, emulator: Emulator) -> None:
+    call = await _established(client)
+    op = await call.send_dtmf_tones(
+        [Tone.TONE1, "star", Tone.POUND], delay_between_tones_ms=100
+    )
+    body = _last_request(emulator, "/sendDtmfTones").body
+    assert body["tones"] == ["tone1", "star", "pound"]
+    assert body["delayBetweenTonesMs"] == 100
+    final = await op
+    assert isinstance(final, SendDtmfTonesOperation)
+    assert str(final.completion_reason).lower() == "completedsuccessfully"
+
+
+async def test_update_recording_status(client: CallsClient, emulator: Emulator) -> None:
+    call = await _established(client)
+    op = await call.update_recording_status(RecordingStatus.RECORDING)
+    assert op.done()
+    assert (
+        _last_request(emulator, "/updateRecordingStatus").body["status"] == "recording"
+    )
+
+
+async def test_add_large_gallery_view(client: CallsClient, emulator: Emulator) -> None:
+    call = await _established(client)
+    op = await call.add_large_gallery_view()
+    assert _last_request(emulator, "/addLargeGalleryView").status == 202
+    final = await op
+    assert final.status.lower() == "completed"
+
+
+async def test_actions_use_unqualified_paths(
+    client: CallsClient, emulator: Emulator
+) -> None:
+    call = await _established(client)
+    await call.keep_alive()
+    await (await call.subscribe_to_tone())
+    await (await call.play_prompt([PROMPT]))
+    assert not [r.path for r in emulator.requests if "microsoft.graph." in r.path]
+
+
+# -- operation handles --------------------------------------------------------
+
+
+async def test_operation_timeout_keeps_handle_pending(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy.off(),
+    ) as client:
+        call = await _established(client)
+        op = await call.play_prompt([PROMPT] * 10)
+        with pytest.raises(OperationTimeout):
+            await op.wait(timeout=0.05)
+        assert not op.done()
+        await call.cancel_media_processing()
+        await call.hang_up()
+        with pytest.raises(CallTerminated):
+            await op
+
+
+async def test_hang_up_fails_pending_operations(client: CallsClient) -> None:
+    call = await _established(client)
+    op = await call.play_prompt([PROMPT] * 10)
+    await call.hang_up()
+    assert op.done()
+    with pytest.raises(CallTerminated) as info:
+        await op
+    assert info.value.call_id == call.id
+
+
+async def test_not_found_fails_pending_operations(
+    client: CallsClient, emulator: Emulator
+) -> None:
+    call = await _established(client)
+    op = await call.play_prompt([PROMPT] * 10)
+    await emulator.hang_up_remote(call.id)
+    with pytest.raises(NotFoundError):
+        await call.keep_alive()
+    with pytest.raises(CallTerminated):
+        await op.wait(timeout=1)
+
+
+async def test_operation_on_ended_call_raises_at_once(client: CallsClient) -> None:
+    call = await _established(client)
+    op = await call.play_prompt([PROMPT] * 10)
+    await call.hang_up()
+    with pytest.raises(CallTerminated):
+        await asyncio.wait_for(op.wait(timeout=None), 0.5)
+
+
+# -- input checks: nothing is sent ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (lambda c: c.play_prompt([]), "prompts"),
+        (lambda c: c.play_prompt([PROMPT] * 21), "20"),
+        (lambda c: c.play_prompt(["http://media.example.com/a.wav"]), "https"),
+        (lambda c: c.record_response(max_record_duration=121), "120"),
+        (lambda c: c.mute(client_context="x" * 257), "256"),
+        (lambda c: c.redirect([]), "targets"),
+        (lambda c: c.redirect([_user()], timeout_seconds=5), "15"),
+        (lambda c: c.send_dtmf_tones(["tone42"]), "tone42"),
+        (lambda c: c.reject(reason="later"), "later"),
+    ],
+)
+async def test_invalid_input_sends_nothing(
+    client: CallsClient, emulator: Emulator, action: Any, message: str
+) -> None:
+    call = client.calls["a1b2c3d4-0000-4000-8000-00000000c002"]
+    before = len(emulator.requests)
+    with pytest.raises((ValueError, TypeError)) as info:
+        await action(call)
+    assert message in str(info.value)
+    assert len(emulator.requests) == before
+
+
+async def test_create_without_media_config(client: CallsClient) -> None:
+    with pytest.raises((ValueError, TypeError)) as info:
+        await client.calls.create(targets=[_user()], media_config=None)  # type: ignore[arg-type]
+    assert "media_config" in str(info.value)
+
+
+# -- transport ----------------------------------------------------------------
+
+
+async def test_client_request_id_on_every_request(
+    client: CallsClient, emulator: Emulator
+) -> None:
+    call = await _established(client)
+    await call.keep_alive()
+    ids = [r.headers.get("client-request-id") for r in emulator.requests]
+    assert ids
+    assert all(ids)
+    assert len(set(ids)) == len(ids)
+    for value in ids:
+        uuid.UUID(value)
+
+
+async def test_token_fetched_once(emulator: Emulator) -> None:
+    async with emulator.credential() as credential:
+        async with CallsClient(
+            credential, callback_uri=CALLBACK_URI, base_url=emulator.base_url
+        ) as client:
+            calls = await asyncio.gather(
+                *(
+                    client.calls.create(
+                        targets=[_user()], media_config=ServiceHostedMediaConfig()
+                    )
+                    for _ in range(50)
+                )
+            )
+            assert len(calls) == 50
+        assert credential.token_requests == 1
+
+
+async def test_caller_session_stays_open(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with CallsClient(
+            credential,
+            callback_uri=CALLBACK_URI,
+            base_url=emulator.base_url,
+            session=session,
+        ) as client:
+            await client.calls.create(
+                targets=[_user()], media_config=ServiceHostedMediaConfig()
+            )
+        assert not session.closed
+
+
+async def test_closed_client_raises(client: CallsClient) -> None:
+    await client.aclose()
+    with pytest.raises(ClientClosedError):
+        await client.calls.create(
+            targets=[_user()], media_config=ServiceHostedMediaConfig()
+        )
+
+
+async def test_aclose_fails_pending_operations(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    client = CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy.off(),
+    )
+    call = await _established(client)
+    op = await call.play_prompt([PROMPT] * 10)
+    await client.aclose()
+    with pytest.raises(ClientClosedError):
+        await op
+
+
+@pytest.mark.parametrize(
+    "url", ["http://graph.example.com/v1.0", "ftp://127.0.0.1/v1.0", "graph/v1.0"]
+)
+async def test_base_url_must_be_https(credential: EmulatorCredential, url: str) -> None:
+    with pytest.raises(ValueError, match="base_url"):
+        CallsClient(credential, callback_uri=CALLBACK_URI, base_url=url)
+
+
+async def test_callback_uri_must_be_https(credential: EmulatorCredential) -> None:
+    with pytest.raises(ValueError, match="callback_uri"):
+        CallsClient(credential, callback_uri="http://bot.example.com/calls")
+
+
+class _FailingCredential:
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        raise RuntimeError("AADSTS7000215: Invalid client secret provided.")
+
+
+async def test_credential_failure_is_authentication_error(emulator: Emulator) -> None:
+    async with CallsClient(
+        _FailingCredential(), callback_uri=CALLBACK_URI, base_url=emulator.base_url
+    ) as client:
+        with pytest.raises(AuthenticationError, match="AADSTS7000215"):
+            await client.calls.get("any-call")
+
+
+class _StaticCredential:
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        class _Token:
+            token = self.token
+            expires_on = 4_000_000_000
+
+        return _Token()
+
+
+async def test_foreign_token_is_unauthorized(emulator: Emulator) -> None:
+    async with CallsClient(
+        _StaticCredential("not-a-token-the-emulator-issued"),
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+    ) as client:
+        with pytest.raises(UnauthorizedError) as info:
+            await client.calls.get("any-call")
+        assert info.value.status == 401
+        assert "not-a-token-the-emulator-issued" not in str(info.value)
