@@ -20,6 +20,7 @@ from :class:`CallsError`. Errors in the caller's own input are plain ``ValueErro
     │   └── ServerError           5xx
     ├── ResponseParseError        a reply or notification that cannot be read
     ├── AuthenticationError       the credential failed to produce a token
+    ├── InvalidNotificationToken  a notification's bearer token failed validation
     ├── OperationError            an operation handle did not complete successfully
     │   ├── OperationFailed       the service reported status failed
     │   ├── OperationTimeout      no final status within the wait timeout
@@ -44,6 +45,7 @@ __all__ = [
     "ConnectError",
     "ForbiddenError",
     "HTTPStatusError",
+    "InvalidNotificationToken",
     "NotFoundError",
     "OperationError",
     "OperationFailed",
@@ -250,6 +252,19 @@ class ResponseParseError(CallsError):
 
 class AuthenticationError(CallsError):
     """The credential failed to produce an access token; the message is its own."""
+
+
+class InvalidNotificationToken(CallsError):
+    """A notification's bearer token is missing or fails validation.
+
+    Reply 403 Forbidden to the notification. ``reason`` is a short phrase such as
+    ``"expired"`` or ``"wrong audience"``. Neither it nor the message contains the
+    token.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid notification token: {reason}")
+        self.reason = reason
 
 
 class OperationError(CallsError):

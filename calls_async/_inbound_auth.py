@@ -48,7 +48,7 @@ import attrs
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from calls_async._errors import CallsError, ClientClosedError
+from calls_async._errors import ClientClosedError, InvalidNotificationToken
 from calls_async._http import check_url
 
 __all__ = [
@@ -82,19 +82,6 @@ _REJECTION_LOG_LIMIT = 10
 _REJECTION_LOG_WINDOW = 60.0
 # Unverified claim values are cut to this length in log lines.
 _MAX_LOGGED_VALUE_CHARS = 100
-
-
-class InvalidNotificationToken(CallsError):
-    """A notification's bearer token is missing or fails validation.
-
-    Reply 403 Forbidden to the notification. ``reason`` is a short phrase such as
-    ``"expired"`` or ``"wrong audience"``. Neither it nor the message contains the
-    token.
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"invalid notification token: {reason}")
-        self.reason = reason
 
 
 @attrs.frozen

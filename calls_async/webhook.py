@@ -10,7 +10,8 @@ them and a slow bot handler never delays the reply.
     web.run_app(app, host="0.0.0.0", port=8080)
 
 Replies: 202 accepted; 400 invalid JSON or not a commsNotifications envelope; 403
-missing or invalid token; 413 body over ``max_body_size``.
+missing or invalid token; 413 body over ``max_body_size``; 503 the client is closed,
+so the service sends the notification again later.
 """
 
 from __future__ import annotations
@@ -24,18 +25,23 @@ import aiohttp
 from aiohttp import web
 
 from calls_async._client import CallsClient
-from calls_async._errors import ResponseParseError
+from calls_async._errors import (
+    ClientClosedError,
+    InvalidNotificationToken,
+    ResponseParseError,
+)
 from calls_async._inbound_auth import (
     DEFAULT_ISSUERS,
     DEFAULT_OPENID_CONFIGURATION_URL,
-    InvalidNotificationToken,
     NotificationClaims,
     NotificationTokenValidator,
 )
 from calls_async._notifications import parse_notifications
 
 __all__ = [
+    "DEFAULT_ISSUERS",
     "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_OPENID_CONFIGURATION_URL",
     "HANDLER_KEY",
     "CallbackHandler",
     "create_app",
@@ -112,11 +118,16 @@ class CallbackHandler:
         """Handle one POST of the service; mount this method as the route handler."""
         started = time.monotonic()
         tenant_id = None
+        if self._client.closed:
+            # 503 makes the service send the notification again, to a live instance.
+            return self._reject(request, 503, "the client is closed")
         if self._validator is not None:
             try:
                 claims = await self._check_token(request)
             except InvalidNotificationToken as err:
                 return self._reject(request, 403, f"invalid token: {err.reason}")
+            except ClientClosedError:
+                return self._reject(request, 503, "the client is closed")
             tenant_id = claims.tenant_id
         try:
             body = await self._read_body(request)

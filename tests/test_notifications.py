@@ -271,6 +271,25 @@ async def test_failing_handler_does_not_stop_others(
     assert any(first in r.getMessage() for r in caplog.records)
 
 
+async def test_slow_handler_does_not_hold_up_others(bot: Bot) -> None:
+    release = asyncio.Event()
+    slow: list[str] = []
+
+    @bot.client.on_incoming_call
+    async def on_call(call: Any) -> None:
+        if not slow:
+            slow.append(call.id)
+            await release.wait()
+        await call.answer(media_config=ServiceHostedMediaConfig())
+
+    first = bot.client.calls[await bot.emulator.ring(bot.url)]
+    second = bot.client.calls[await bot.emulator.ring(bot.url)]
+    await second.wait_for_state(CallState.ESTABLISHED, timeout=5)
+    assert first.state == CallState.INCOMING
+    release.set()
+    await first.wait_for_state(CallState.ESTABLISHED, timeout=5)
+
+
 # -- tones ---------------------------------------------------------------------
 
 

@@ -31,5 +31,5 @@ def test_ruff_format_is_clean() -> None:
 
 
 def test_mypy_strict_is_clean() -> None:
-    result = _run("mypy", "--strict", "calls_async")
+    result = _run("mypy", "--strict", "calls_async", "examples")
     assert result.returncode == 0, result.stdout + result.stderr
