@@ -45,6 +45,8 @@ from calls_async._events import (
 )
 from calls_async._http import DEFAULT_CONNECTION_LIMIT, DEFAULT_TIMEOUT
 from calls_async._operations import Operation, PollingPolicy
+from calls_async._participants import Participant, ParticipantCollection, Roster
+from calls_async._retry import DEFAULT_RETRY, RetryPolicy
 from calls_async._version import __version__
 from calls_async.models import *  # noqa: F403
 from calls_async.models import __all__ as _models_all
@@ -52,6 +54,7 @@ from calls_async.models import __all__ as _models_all
 __all__ = [
     "DEFAULT_CONNECTION_LIMIT",
     "DEFAULT_OPERATION_TIMEOUT",
+    "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "GRAPH_BASE_URL",
     "USE_CLIENT_DEFAULT",
@@ -77,11 +80,15 @@ __all__ = [
     "OperationError",
     "OperationFailed",
     "OperationTimeout",
+    "Participant",
+    "ParticipantCollection",
     "PollingPolicy",
     "PoolTimeout",
     "ReadError",
     "RequestTimeout",
+    "RetryPolicy",
     "ResponseParseError",
+    "Roster",
     "RosterUpdated",
     "ServerError",
     "StateChanged",

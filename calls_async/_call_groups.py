@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from calls_async import _protocol
 from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault
+from calls_async._retry import RetryPolicy
 from calls_async.models import AudioRoutingGroup, ContentSharingSession, RoutingMode
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["AudioRoutingGroupCollection", "ContentSharingSessionCollection"]
 
 Timeout = float | None | UseClientDefault
+Retry = RetryPolicy | UseClientDefault
 
 
 class AudioRoutingGroupCollection:
@@ -30,28 +32,41 @@ class AudioRoutingGroupCollection:
         self._call = call
 
     async def create(
-        self, group: AudioRoutingGroup, *, timeout: Timeout = USE_CLIENT_DEFAULT
+        self,
+        group: AudioRoutingGroup,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> AudioRoutingGroup:
         """Create a group (POST, answered with 200) and return the service's copy."""
         request = _protocol.create_audio_routing_group(self._call.id, group)
-        result = await self._call._send(request, timeout)
+        result = await self._call._send(request, timeout, retry)
         assert isinstance(result, AudioRoutingGroup)
         return result
 
     async def list(
-        self, *, timeout: Timeout = USE_CLIENT_DEFAULT
+        self,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> list[AudioRoutingGroup]:
         """Fetch every audio routing group of the call."""
         request = _protocol.list_audio_routing_groups(self._call.id)
-        result: list[AudioRoutingGroup] = await self._call._send(request, timeout)
+        result: list[AudioRoutingGroup] = await self._call._send(
+            request, timeout, retry
+        )
         return result
 
     async def get(
-        self, group_id: str, *, timeout: Timeout = USE_CLIENT_DEFAULT
+        self,
+        group_id: str,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> AudioRoutingGroup:
         """Fetch one audio routing group by id."""
         request = _protocol.get_audio_routing_group(self._call.id, group_id)
-        result = await self._call._send(request, timeout)
+        result = await self._call._send(request, timeout, retry)
         assert isinstance(result, AudioRoutingGroup)
         return result
 
@@ -63,6 +78,7 @@ class AudioRoutingGroupCollection:
         sources: Sequence[str] | None = None,
         receivers: Sequence[str] | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> AudioRoutingGroup:
         """Change a group's mode, sources or receivers (PATCH) and return it."""
         request = _protocol.update_audio_routing_group(
@@ -72,16 +88,20 @@ class AudioRoutingGroupCollection:
             sources=sources,
             receivers=receivers,
         )
-        result = await self._call._send(request, timeout)
+        result = await self._call._send(request, timeout, retry)
         assert isinstance(result, AudioRoutingGroup)
         return result
 
     async def delete(
-        self, group_id: str, *, timeout: Timeout = USE_CLIENT_DEFAULT
+        self,
+        group_id: str,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> None:
         """Delete an audio routing group (204)."""
         request = _protocol.delete_audio_routing_group(self._call.id, group_id)
-        await self._call._send(request, timeout)
+        await self._call._send(request, timeout, retry)
 
 
 class ContentSharingSessionCollection:
@@ -97,18 +117,27 @@ class ContentSharingSessionCollection:
         self._call = call
 
     async def list(
-        self, *, timeout: Timeout = USE_CLIENT_DEFAULT
+        self,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> list[ContentSharingSession]:
         """Fetch the content sharing sessions of the call."""
         request = _protocol.list_content_sharing_sessions(self._call.id)
-        result: list[ContentSharingSession] = await self._call._send(request, timeout)
+        result: list[ContentSharingSession] = await self._call._send(
+            request, timeout, retry
+        )
         return result
 
     async def get(
-        self, session_id: str, *, timeout: Timeout = USE_CLIENT_DEFAULT
+        self,
+        session_id: str,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> ContentSharingSession:
         """Fetch one content sharing session by id."""
         request = _protocol.get_content_sharing_session(self._call.id, session_id)
-        result = await self._call._send(request, timeout)
+        result = await self._call._send(request, timeout, retry)
         assert isinstance(result, ContentSharingSession)
         return result

@@ -32,6 +32,7 @@ from calls_async._errors import CallTerminated, ResponseParseError
 from calls_async._events import CallEnded, CallEvent, StateChanged, ToneReceived
 from calls_async._operations import Operation, new_client_context
 from calls_async._participants import ParticipantCollection, Roster
+from calls_async._retry import RetryPolicy
 from calls_async.models import (
     AddLargeGalleryViewOperation,
     CallMediaState,
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
 __all__ = ["Call", "CallCollection", "state_rank"]
 
 Timeout = float | None | UseClientDefault
+Retry = RetryPolicy | UseClientDefault
 OperationT = TypeVar("OperationT", bound=CommsOperation)
 
 _STATE_RANK = {
@@ -334,8 +336,12 @@ class Call:
 
     # -- sending ---------------------------------------------------------------
 
-    async def _send(self, request: _protocol.Request, timeout: Timeout) -> Any:
-        return await self._client._send(request, timeout=timeout, call=self)
+    async def _send(
+        self, request: _protocol.Request, timeout: Timeout, retry: Retry
+    ) -> Any:
+        return await self._client._send(
+            request, timeout=timeout, retry=retry, call=self
+        )
 
     async def _send_operation(
         self,
@@ -343,8 +349,9 @@ class Call:
         expected: type[OperationT],
         client_context: str,
         timeout: Timeout,
+        retry: Retry,
     ) -> Operation[OperationT]:
-        first = await self._send(request, timeout)
+        first = await self._send(request, timeout, retry)
         if not isinstance(first, CommsOperation):
             first = expected(
                 id=None, status="notStarted", client_context=client_context
@@ -355,14 +362,19 @@ class Call:
 
     # -- actions without an operation -----------------------------------------
 
-    async def refresh(self, *, timeout: Timeout = USE_CLIENT_DEFAULT) -> CallProperties:
+    async def refresh(
+        self,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
+    ) -> CallProperties:
         """Fetch the call (GET) and update its last known state.
 
         Raises:
             NotFoundError: the call has ended or never existed; pending operations of
                 the call fail with CallTerminated.
         """
-        props = await self._send(_protocol.get_call(self.id), timeout)
+        props = await self._send(_protocol.get_call(self.id), timeout, retry)
         assert isinstance(props, CallProperties)
         self._client.calls._observe(self, props)
         return props
@@ -376,6 +388,7 @@ class Call:
         participant_capacity: int | None = None,
         call_options: IncomingCallOptions | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> None:
         """Answer an incoming call (202; the call then moves to established).
 
@@ -389,7 +402,7 @@ class Call:
             participant_capacity=participant_capacity,
             call_options=call_options,
         )
-        await self._send(request, timeout)
+        await self._send(request, timeout, retry)
         if call_options is not None and call_options.is_delta_roster_enabled:
             self._delta_roster = True
 
@@ -399,10 +412,11 @@ class Call:
         reason: RejectReason | str | None = None,
         callback_uri: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> None:
         """Reject an incoming call, optionally as busy or forbidden (202)."""
         request = _protocol.reject(self.id, reason=reason, callback_uri=callback_uri)
-        await self._send(request, timeout)
+        await self._send(request, timeout, retry)
 
     async def redirect(
         self,
@@ -411,6 +425,7 @@ class Call:
         timeout_seconds: int | None = None,
         callback_uri: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> None:
         """Redirect an incoming call to 1 to 25 targets, rung at once (202).
 
@@ -427,7 +442,7 @@ class Call:
             timeout=timeout_seconds,
             callback_uri=callback_uri,
         )
-        await self._send(request, timeout)
+        await self._send(request, timeout, retry)
 
     async def transfer(
         self,
@@ -435,6 +450,7 @@ class Call:
         *,
         transferee: ParticipantInfo | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> None:
         """Transfer an established call (202).
 
@@ -444,32 +460,43 @@ class Call:
         request = _protocol.transfer(
             self.id, transfer_target=transfer_target, transferee=transferee
         )
-        await self._send(request, timeout)
+        await self._send(request, timeout, retry)
 
-    async def keep_alive(self, *, timeout: Timeout = USE_CLIENT_DEFAULT) -> None:
+    async def keep_alive(
+        self,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
+    ) -> None:
         """Tell the service the call is still in use (200).
 
         The service ends a call that has had no successful keepAlive for 45 minutes.
         """
-        await self._send(_protocol.keep_alive(self.id), timeout)
+        await self._send(_protocol.keep_alive(self.id), timeout, retry)
 
     async def change_screen_sharing_role(
         self,
         role: ScreenSharingRole | str,
         *,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> None:
         """Become a viewer or the sharer of the screen in the call (202)."""
         await self._send(
-            _protocol.change_screen_sharing_role(self.id, role=role), timeout
+            _protocol.change_screen_sharing_role(self.id, role=role), timeout, retry
         )
 
-    async def hang_up(self, *, timeout: Timeout = USE_CLIENT_DEFAULT) -> None:
+    async def hang_up(
+        self,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
+    ) -> None:
         """End the bot's leg of the call (DELETE, 204).
 
         Pending operations of the call fail with CallTerminated.
         """
-        await self._send(_protocol.delete_call(self.id), timeout)
+        await self._send(_protocol.delete_call(self.id), timeout, retry)
         self._client.calls._end(self, None)
 
     # -- actions that return an operation --------------------------------------
@@ -479,12 +506,13 @@ class Call:
         *,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[MuteParticipantOperation]:
         """Mute the bot in the call; returns a handle, usually completed already."""
         context = client_context or new_client_context()
         request = _protocol.mute(self.id, client_context=context)
         return await self._send_operation(
-            request, MuteParticipantOperation, context, timeout
+            request, MuteParticipantOperation, context, timeout, retry
         )
 
     async def unmute(
@@ -492,12 +520,13 @@ class Call:
         *,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[UnmuteParticipantOperation]:
         """Unmute the bot in the call; returns a handle, usually completed already."""
         context = client_context or new_client_context()
         request = _protocol.unmute(self.id, client_context=context)
         return await self._send_operation(
-            request, UnmuteParticipantOperation, context, timeout
+            request, UnmuteParticipantOperation, context, timeout, retry
         )
 
     async def play_prompt(
@@ -506,6 +535,7 @@ class Call:
         *,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[PlayPromptOperation]:
         """Queue 1 to 20 prompts to play; the handle completes when they have played.
 
@@ -516,7 +546,7 @@ class Call:
             self.id, prompts=_prompts(prompts), client_context=context
         )
         return await self._send_operation(
-            request, PlayPromptOperation, context, timeout
+            request, PlayPromptOperation, context, timeout, retry
         )
 
     async def record_response(
@@ -531,6 +561,7 @@ class Call:
         stop_tones: Sequence[str] | None = None,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[RecordOperation]:
         """Record a short answer from the caller.
 
@@ -550,13 +581,16 @@ class Call:
             stop_tones=stop_tones,
             client_context=context,
         )
-        return await self._send_operation(request, RecordOperation, context, timeout)
+        return await self._send_operation(
+            request, RecordOperation, context, timeout, retry
+        )
 
     async def cancel_media_processing(
         self,
         *,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[CancelMediaProcessingOperation]:
         """Cancel the running and queued prompts and recordings.
 
@@ -565,7 +599,7 @@ class Call:
         context = client_context or new_client_context()
         request = _protocol.cancel_media_processing(self.id, client_context=context)
         return await self._send_operation(
-            request, CancelMediaProcessingOperation, context, timeout
+            request, CancelMediaProcessingOperation, context, timeout, retry
         )
 
     async def subscribe_to_tone(
@@ -573,12 +607,13 @@ class Call:
         *,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[SubscribeToToneOperation]:
         """Ask the service to report DTMF tones the caller presses."""
         context = client_context or new_client_context()
         request = _protocol.subscribe_to_tone(self.id, client_context=context)
         return await self._send_operation(
-            request, SubscribeToToneOperation, context, timeout
+            request, SubscribeToToneOperation, context, timeout, retry
         )
 
     async def send_dtmf_tones(
@@ -588,6 +623,7 @@ class Call:
         delay_between_tones_ms: int | None = None,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[SendDtmfTonesOperation]:
         """Send DTMF tones into the call, such as ``[Tone.TONE1, Tone.POUND]``."""
         context = client_context or new_client_context()
@@ -598,7 +634,7 @@ class Call:
             client_context=context,
         )
         return await self._send_operation(
-            request, SendDtmfTonesOperation, context, timeout
+            request, SendDtmfTonesOperation, context, timeout, retry
         )
 
     async def update_recording_status(
@@ -607,6 +643,7 @@ class Call:
         *,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[UpdateRecordingStatusOperation]:
         """Report the bot's recording status (policy-based recording)."""
         context = client_context or new_client_context()
@@ -614,7 +651,7 @@ class Call:
             self.id, status=status, client_context=context
         )
         return await self._send_operation(
-            request, UpdateRecordingStatusOperation, context, timeout
+            request, UpdateRecordingStatusOperation, context, timeout, retry
         )
 
     async def add_large_gallery_view(
@@ -622,12 +659,13 @@ class Call:
         *,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[AddLargeGalleryViewOperation]:
         """Add the large gallery view to the call."""
         context = client_context or new_client_context()
         request = _protocol.add_large_gallery_view(self.id, client_context=context)
         return await self._send_operation(
-            request, AddLargeGalleryViewOperation, context, timeout
+            request, AddLargeGalleryViewOperation, context, timeout, retry
         )
 
     async def download_recording(
@@ -635,6 +673,7 @@ class Call:
         recording: RecordOperation,
         *,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> bytes:
         """Download a finished recording with its own access token.
 
@@ -760,10 +799,16 @@ class CallCollection:
         """Return the calls this client tracks now (ended calls are dropped)."""
         return list(self._live.values())
 
-    async def get(self, call_id: str, *, timeout: Timeout = USE_CLIENT_DEFAULT) -> Call:
+    async def get(
+        self,
+        call_id: str,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
+    ) -> Call:
         """Fetch a call by id (GET) and return its handle with the state filled in."""
         call = self[call_id]
-        await call.refresh(timeout=timeout)
+        await call.refresh(timeout=timeout, retry=retry)
         return call
 
     async def create(
@@ -780,6 +825,7 @@ class CallCollection:
         call_options: OutgoingCallOptions | None = None,
         callback_uri: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Call:
         """Start an outgoing call or join a meeting (POST, 201).
 
@@ -800,7 +846,9 @@ class CallCollection:
             subject=subject,
             call_options=call_options,
         )
-        props = await self._client._send(request, timeout=timeout, call=None)
+        props = await self._client._send(
+            request, timeout=timeout, retry=retry, call=None
+        )
         assert isinstance(props, CallProperties)
         if not props.id:
             raise ResponseParseError(
@@ -817,10 +865,11 @@ class CallCollection:
         quality: TeleconferenceDeviceQuality,
         *,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> None:
         """Report the media quality of a teleconference device (200)."""
         request = _protocol.log_teleconference_device_quality(quality=quality)
-        await self._client._send(request, timeout=timeout, call=None)
+        await self._client._send(request, timeout=timeout, retry=retry, call=None)
 
     # -- state kept by the client ----------------------------------------------
 

@@ -14,13 +14,16 @@ from calls_async._calls import Call, CallCollection
 from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault
 from calls_async._errors import ClientClosedError, NotFoundError
 from calls_async._http import (
+    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_POOL_TIMEOUT,
     DEFAULT_TIMEOUT,
     HttpTransport,
     check_url,
 )
 from calls_async._notifications import IncomingCallHandler, NotificationDispatcher
 from calls_async._operations import Operation, OperationRegistry, PollingPolicy
+from calls_async._retry import DEFAULT_RETRY, RetryPolicy
 from calls_async.models import CommsOperation
 
 __all__ = ["DEFAULT_OPERATION_TIMEOUT", "GRAPH_BASE_URL", "CallsClient"]
@@ -54,7 +57,14 @@ class CallsClient:
         operation_timeout: default seconds ``await op`` waits for a final status.
         polling: when pending operations are fetched with GET; see
             :class:`PollingPolicy`.
-        connection_limit: connections open at once, for the client's own session.
+        connection_limit: requests in flight at once (default 100, the number of
+            concurrent calls Graph allows per app and tenant); also the connections
+            of the client's own session.
+        pool_timeout: seconds a request waits for a free slot before
+            :class:`PoolTimeout`.
+        connect_timeout: seconds a new connection may take to open.
+        retry: the default :class:`RetryPolicy`; each method takes ``retry=`` to
+            override it.
         scope: the token scope, Graph's ``.default`` scope by default.
         token_refresh_window: seconds before expiry at which tokens are renewed.
         token_timeout: seconds a credential call may take.
@@ -72,6 +82,9 @@ class CallsClient:
         operation_timeout: float | None = DEFAULT_OPERATION_TIMEOUT,
         polling: PollingPolicy | None = None,
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY,
         scope: str = GRAPH_SCOPE,
         token_refresh_window: float = 300.0,
         token_timeout: float = 30.0,
@@ -99,6 +112,9 @@ class CallsClient:
             session=session,
             timeout=timeout,
             connection_limit=connection_limit,
+            pool_timeout=pool_timeout,
+            connect_timeout=connect_timeout,
+            retry=retry,
             user_agent=user_agent,
         )
         self._operations = OperationRegistry(
@@ -212,6 +228,7 @@ class CallsClient:
         request: _protocol.Request,
         *,
         timeout: float | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        retry: RetryPolicy | UseClientDefault = USE_CLIENT_DEFAULT,
         call: Call | None,
     ) -> Any:
         """Send a built request and return its parsed body (None when it has none).
@@ -221,7 +238,11 @@ class CallsClient:
         """
         try:
             response = await self._transport.send(
-                request.method, request.path, request.body, timeout=timeout
+                request.method,
+                request.path,
+                request.body,
+                timeout=timeout,
+                retry=retry,
             )
         except NotFoundError:
             if call is not None:

@@ -13,14 +13,16 @@ for an error status.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from yarl import URL
@@ -29,19 +31,25 @@ from calls_async import _protocol
 from calls_async._auth import TokenCache
 from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault
 from calls_async._errors import (
+    CallsError,
     ClientClosedError,
     ConnectError,
     HTTPStatusError,
+    PoolTimeout,
     ReadError,
     RequestTimeout,
     TooManyRequestsError,
     TransportError,
+    UnauthorizedError,
     status_error_class,
 )
+from calls_async._retry import DEFAULT_RETRY, RetryPolicy
 from calls_async._version import __version__
 
 __all__ = [
     "DEFAULT_CONNECTION_LIMIT",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_POOL_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "HttpTransport",
     "Response",
@@ -52,7 +60,16 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds a request may take from start to the last byte of the reply."""
 
 DEFAULT_CONNECTION_LIMIT = 100
-"""Connections open at once. Graph allows 100 concurrent calls per app and tenant."""
+"""Requests in flight at once, and connections the client's own session opens.
+
+Graph allows 100 concurrent calls per app and tenant, so 100 requests in flight let
+a client act on every call it may have at the same moment."""
+
+DEFAULT_POOL_TIMEOUT = 10.0
+"""Seconds a request may wait for a free request slot before PoolTimeout."""
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+"""Seconds a TCP and TLS connection may take to open."""
 
 _log = logging.getLogger("calls_async.http")
 
@@ -127,7 +144,11 @@ class HttpTransport:
         tokens: the token cache that supplies the bearer token.
         session: a session to use; it stays open when the transport closes.
         timeout: default seconds per request; None for no limit.
-        connection_limit: connections the session opens at most (its own session only).
+        connection_limit: requests in flight at most; also the connections of its
+            own session.
+        pool_timeout: seconds a request waits for one of those slots.
+        connect_timeout: seconds a new connection may take to open.
+        retry: the default retry policy.
         user_agent: the ``User-Agent`` header value.
     """
 
@@ -139,6 +160,9 @@ class HttpTransport:
         session: aiohttp.ClientSession | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY,
         user_agent: str | None = None,
     ) -> None:
         self.base_url = check_url(base_url, name="base_url").rstrip("/")
@@ -147,6 +171,10 @@ class HttpTransport:
         self._owns_session = session is None
         self._timeout = timeout
         self._connection_limit = connection_limit
+        self._pool_timeout = pool_timeout
+        self._connect_timeout = connect_timeout
+        self._slots: asyncio.Semaphore | None = None
+        self.retry = retry
         self._user_agent = user_agent or f"calls-async/{__version__}"
         self._closed = False
         self.requests_sent = 0
@@ -183,12 +211,16 @@ class HttpTransport:
         body: Mapping[str, Any] | None = None,
         *,
         timeout: float | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        retry: RetryPolicy | UseClientDefault = USE_CLIENT_DEFAULT,
         client_request_id: str | None = None,
     ) -> Response:
-        """Send one request to ``base_url + path`` and return its successful reply.
+        """Send a request to ``base_url + path``, retrying as the policy allows.
+
+        Every attempt carries the same ``client-request-id``. A 401 that says the
+        token is invalid or expired refreshes the token once and sends once more.
 
         Raises:
-            HTTPStatusError: the reply has a status of 400 or more (a subclass by
+            HTTPStatusError: the reply has a status of 300 or more (a subclass by
                 status family).
             TransportError: no usable reply came back.
             AuthenticationError: the credential failed to produce a token.
@@ -196,22 +228,89 @@ class HttpTransport:
         """
         session = self._get_session()
         request_id = client_request_id or str(uuid.uuid4())
-        url = self.base_url + path
+        data = (
+            None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        )
+        limit = self._timeout if timeout is USE_CLIENT_DEFAULT else timeout
+        policy = self.retry if retry is USE_CLIENT_DEFAULT else retry
+        started = time.monotonic()
+        attempt = 1
+        refreshed = False
+        while True:
+            try:
+                return await self._send_authorized(
+                    session, method, path, data, limit, request_id
+                )
+            except UnauthorizedError as err:
+                if refreshed or not _token_rejected(err):
+                    raise
+                refreshed = True
+                _log.warning(
+                    "%s %s -> 401, getting a new token and sending once more "
+                    "(request-id %s, client-request-id %s)",
+                    method,
+                    path,
+                    err.request_id,
+                    request_id,
+                )
+            except (HTTPStatusError, TransportError) as err:
+                delay = self._retry_delay(policy, method, err, attempt, started)
+                if delay is None:
+                    raise
+                _log.warning(
+                    "%s %s failed (%s), retry %d of %d in %.2f s "
+                    "(request-id %s, client-request-id %s)",
+                    method,
+                    path,
+                    _describe_failure(err),
+                    attempt,
+                    policy.attempts - 1,
+                    delay,
+                    getattr(err, "request_id", None),
+                    request_id,
+                )
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    @staticmethod
+    def _retry_delay(
+        policy: RetryPolicy,
+        method: str,
+        error: CallsError,
+        attempt: int,
+        started: float,
+    ) -> float | None:
+        """Return the wait before the next attempt, or None to give up."""
+        if attempt >= policy.attempts or not policy.should_retry(method, error):
+            return None
+        delay = policy.delay(attempt, error)
+        if time.monotonic() - started + delay > policy.deadline:
+            return None
+        return delay
+
+    async def _send_authorized(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        data: bytes | None,
+        timeout: float | None,
+        client_request_id: str,
+    ) -> Response:
         token = await self._tokens.get()
         headers = {
             "Authorization": "Bearer " + token,
-            "client-request-id": request_id,
+            "client-request-id": client_request_id,
             "User-Agent": self._user_agent,
         }
-        data: bytes | None = None
-        if body is not None:
-            data = json.dumps(body, separators=(",", ":")).encode()
+        if data is not None:
             headers["Content-Type"] = "application/json"
-        limit = self._timeout if timeout is USE_CLIENT_DEFAULT else timeout
+        url = self.base_url + path
         started = time.monotonic()
-        response = await self._send_once(
-            session, method, url, headers, data, limit, request_id
-        )
+        async with self._request_slot(method, url, client_request_id):
+            response = await self._send_once(
+                session, method, url, headers, data, timeout, client_request_id
+            )
         self.requests_sent += 1
         if _log.isEnabledFor(logging.INFO):
             _log.info(
@@ -221,13 +320,38 @@ class HttpTransport:
                 response.status,
                 (time.monotonic() - started) * 1000,
                 response.headers.get("request-id"),
-                request_id,
+                client_request_id,
             )
-        if response.status >= 400:
+        if response.status >= 300:
             if response.status == 401:
                 self._tokens.invalidate(token)
             raise _status_error(method, url, response)
         return response
+
+    @contextlib.asynccontextmanager
+    async def _request_slot(
+        self, method: str, url: str, client_request_id: str
+    ) -> AsyncIterator[None]:
+        """Hold one of ``connection_limit`` slots, waiting at most ``pool_timeout``."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._connection_limit)
+        try:
+            async with asyncio.timeout(self._pool_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            where = _without_query(url)
+            raise PoolTimeout(
+                f"{method} {where} was not sent: all {self._connection_limit} "
+                f"connections stayed busy for {self._pool_timeout:g} s; raise "
+                "connection_limit or pool_timeout, or start fewer requests at once",
+                method=method,
+                url=where,
+                client_request_id=client_request_id,
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def _send_once(
         self,
@@ -239,6 +363,9 @@ class HttpTransport:
         timeout: float | None,
         client_request_id: str,
     ) -> Response:
+        client_timeout = aiohttp.ClientTimeout(
+            total=timeout, sock_connect=self._connect_timeout
+        )
         try:
             async with session.request(
                 method,
@@ -246,7 +373,7 @@ class HttpTransport:
                 headers=headers,
                 data=data,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=client_timeout,
             ) as reply:
                 body = await reply.read()
                 return Response(reply.status, reply.headers, body, client_request_id)
@@ -262,6 +389,9 @@ class HttpTransport:
     ) -> bytes:
         """Download a recording with its own access token, never the Graph token.
 
+        Redirects are followed up to five times; the access token goes only to the
+        recording location's own origin.
+
         Raises:
             ValueError: ``url`` is not https (or http on a loopback host).
             HTTPStatusError, TransportError: as for :meth:`send`.
@@ -269,18 +399,52 @@ class HttpTransport:
         check_url(url, name="recording location")
         session = self._get_session()
         request_id = str(uuid.uuid4())
-        headers = {
-            "Authorization": "Bearer " + access_token,
-            "client-request-id": request_id,
-            "User-Agent": self._user_agent,
-        }
         limit = self._timeout if timeout is USE_CLIENT_DEFAULT else timeout
-        response = await self._send_once(
-            session, "GET", url, headers, None, limit, request_id
+        origin = _origin(url)
+        for _ in range(_MAX_REDIRECTS + 1):
+            headers = {"client-request-id": request_id, "User-Agent": self._user_agent}
+            if _origin(url) == origin:
+                headers["Authorization"] = "Bearer " + access_token
+            async with self._request_slot("GET", url, request_id):
+                response = await self._send_once(
+                    session, "GET", url, headers, None, limit, request_id
+                )
+            location = response.headers.get("Location")
+            if response.status in _REDIRECT_STATUSES and location:
+                url = check_url(urljoin(url, location), name="recording redirect")
+                continue
+            if response.status >= 300:
+                raise _status_error("GET", _without_query(url), response)
+            return response.body
+        raise _status_error("GET", _without_query(url), response)
+
+
+_MAX_REDIRECTS = 5
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _token_rejected(error: UnauthorizedError) -> bool:
+    """Return True if a 401 says the bearer token is invalid or expired."""
+    text = " ".join(
+        str(part or "")
+        for part in (
+            error.code,
+            error.message,
+            error.headers.get("WWW-Authenticate"),
         )
-        if response.status >= 400:
-            raise _status_error("GET", _without_query(url), response)
-        return response.body
+    ).lower()
+    return any(word in text for word in ("token", "expired", "invalid"))
+
+
+def _describe_failure(error: CallsError) -> str:
+    if isinstance(error, HTTPStatusError):
+        return f"HTTP {error.status}"
+    return type(error).__name__
 
 
 def _without_query(url: str) -> str:

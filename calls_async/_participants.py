@@ -19,6 +19,7 @@ from calls_async import _protocol
 from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault
 from calls_async._events import RosterUpdated
 from calls_async._operations import Operation, new_client_context
+from calls_async._retry import RetryPolicy
 from calls_async.models import (
     InvitationParticipantInfo,
     InviteParticipantsOperation,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["Participant", "ParticipantCollection", "Roster"]
 
 Timeout = float | None | UseClientDefault
+Retry = RetryPolicy | UseClientDefault
 
 
 class Participant:
@@ -63,11 +65,14 @@ class Participant:
         return self._call
 
     async def refresh(
-        self, *, timeout: Timeout = USE_CLIENT_DEFAULT
+        self,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> ParticipantProperties:
         """Fetch the participant (GET) and return its properties."""
         request = _protocol.get_participant(self._call.id, self.id)
-        props = await self._call._send(request, timeout)
+        props = await self._call._send(request, timeout, retry)
         assert isinstance(props, ParticipantProperties)
         self.properties = props
         return props
@@ -77,6 +82,7 @@ class Participant:
         *,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[MuteParticipantOperation]:
         """Mute the participant on the server; a roster update follows.
 
@@ -87,7 +93,7 @@ class Participant:
             self._call.id, self.id, client_context=context
         )
         return await self._call._send_operation(
-            request, MuteParticipantOperation, context, timeout
+            request, MuteParticipantOperation, context, timeout, retry
         )
 
     async def start_hold_music(
@@ -96,6 +102,7 @@ class Participant:
         custom_prompt: Prompt | str | None = None,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[StartHoldMusicOperation]:
         """Put the participant on hold with music; one participant at a time.
 
@@ -112,7 +119,7 @@ class Participant:
             self._call.id, self.id, custom_prompt=prompt, client_context=context
         )
         return await self._call._send_operation(
-            request, StartHoldMusicOperation, context, timeout
+            request, StartHoldMusicOperation, context, timeout, retry
         )
 
     async def stop_hold_music(
@@ -120,6 +127,7 @@ class Participant:
         *,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[StopHoldMusicOperation]:
         """Take the participant off hold."""
         context = client_context or new_client_context()
@@ -127,13 +135,18 @@ class Participant:
             self._call.id, self.id, client_context=context
         )
         return await self._call._send_operation(
-            request, StopHoldMusicOperation, context, timeout
+            request, StopHoldMusicOperation, context, timeout, retry
         )
 
-    async def remove(self, *, timeout: Timeout = USE_CLIENT_DEFAULT) -> None:
+    async def remove(
+        self,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
+    ) -> None:
         """Remove the participant from the call, or cancel a pending invitation."""
         request = _protocol.remove_participant(self._call.id, self.id)
-        await self._call._send(request, timeout)
+        await self._call._send(request, timeout, retry)
         self._call.roster._remove(self.id)
 
 
@@ -155,10 +168,15 @@ class ParticipantCollection:
             self._call, participant_id, self._call.roster.get(participant_id)
         )
 
-    async def list(self, *, timeout: Timeout = USE_CLIENT_DEFAULT) -> list[Participant]:
+    async def list(
+        self,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
+    ) -> list[Participant]:
         """Fetch the participants of the call (GET)."""
         request = _protocol.list_participants(self._call.id)
-        items = await self._call._send(request, timeout)
+        items = await self._call._send(request, timeout, retry)
         return [Participant(self._call, p.id or "", p) for p in items]
 
     async def __aiter__(self) -> AsyncIterator[Participant]:
@@ -166,11 +184,15 @@ class ParticipantCollection:
             yield participant
 
     async def get(
-        self, participant_id: str, *, timeout: Timeout = USE_CLIENT_DEFAULT
+        self,
+        participant_id: str,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Participant:
         """Fetch one participant by id (GET)."""
         participant = self[participant_id]
-        await participant.refresh(timeout=timeout)
+        await participant.refresh(timeout=timeout, retry=retry)
         return participant
 
     async def invite(
@@ -179,6 +201,7 @@ class ParticipantCollection:
         *,
         client_context: str | None = None,
         timeout: Timeout = USE_CLIENT_DEFAULT,
+        retry: Retry = USE_CLIENT_DEFAULT,
     ) -> Operation[InviteParticipantsOperation]:
         """Invite 1 to 5 participants into a group call.
 
@@ -191,7 +214,7 @@ class ParticipantCollection:
             self._call.id, participants=participants, client_context=context
         )
         return await self._call._send_operation(
-            request, InviteParticipantsOperation, context, timeout
+            request, InviteParticipantsOperation, context, timeout, retry
         )
 
 
