@@ -153,14 +153,29 @@ class _Stack:
 
 
 @contextlib.asynccontextmanager
-async def _local_stack(settings: DemoSettings) -> AsyncIterator[_Stack]:
-    """Start the emulator, a client and its webhook, all on loopback."""
+async def _local_stack(
+    settings: DemoSettings, emulator: Emulator | None = None
+) -> AsyncIterator[_Stack]:
+    """Start the emulator (unless given one), a client and its webhook on loopback."""
+    from calls_async.testing import Emulator
+
+    if emulator is not None:
+        async with _bot_stack(settings, emulator) as stack:
+            yield stack
+        return
+    async with Emulator() as started, _bot_stack(settings, started) as stack:
+        yield stack
+
+
+@contextlib.asynccontextmanager
+async def _bot_stack(
+    settings: DemoSettings, emulator: Emulator
+) -> AsyncIterator[_Stack]:
     from aiohttp import web
 
-    from calls_async.testing import Emulator
     from calls_async.webhook import create_app
 
-    async with Emulator() as emulator, emulator.credential() as credential:
+    async with emulator.credential() as credential:
         client = CallsClient(
             credential,
             callback_uri="http://127.0.0.1:1/calls",
@@ -270,8 +285,16 @@ async def _drive(stack: _Stack, settings: DemoSettings, out: TextIO) -> DemoSumm
     return summary
 
 
-async def run_demo(settings: DemoSettings, out: TextIO = sys.stdout) -> DemoSummary:
-    """Run the demo scenarios and return their summary."""
+async def run_demo(
+    settings: DemoSettings,
+    out: TextIO = sys.stdout,
+    *,
+    emulator: Emulator | None = None,
+) -> DemoSummary:
+    """Run the demo scenarios and return their summary.
+
+    ``emulator`` is a running emulator to use instead of starting one.
+    """
     if settings.calls < 0 or settings.inbound < 0:
         raise ValueError(
             f"--calls is {settings.calls} and --inbound is {settings.inbound}; "
@@ -279,8 +302,12 @@ async def run_demo(settings: DemoSettings, out: TextIO = sys.stdout) -> DemoSumm
         )
     if settings.calls + settings.inbound < 1:
         raise ValueError("--calls and --inbound are both 0; give at least one call")
-    stack = _remote_stack if settings.base_url else _local_stack
-    async with stack(settings) as running:
+    stack = (
+        _remote_stack(settings)
+        if settings.base_url
+        else _local_stack(settings, emulator)
+    )
+    async with stack as running:
         where = settings.base_url or "the embedded emulator"
         inbound = (
             f" and ring the bot {settings.inbound} times" if running.emulator else ""
