@@ -2,8 +2,8 @@
 
 On the embedded emulator the bot runs behind a real webhook on loopback with token
 checking on, so operations complete from signed notifications. With a base URL the
-outbound scenario runs against a real tenant; the inbound scenario needs the
-emulator to ring the bot and is skipped there.
+outbound scenario runs against a real tenant; the group and inbound scenarios need
+the emulator's participants and callers and are skipped there.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from calls_async._demo_scenarios import (
     InboundScenario,
     ScenarioStats,
     inbound_callers,
+    run_group_call,
     run_outbound_call,
 )
 from calls_async._errors import CallsError
@@ -41,6 +42,7 @@ class DemoSettings:
     """What the demo drives and where."""
 
     calls: int = 20
+    groups: int = 3
     inbound: int = 10
     base_url: str | None = None
     callback_uri: str | None = None
@@ -55,6 +57,8 @@ class DemoSummary:
 
     outbound: int = 0
     outbound_ok: int = 0
+    groups: int = 0
+    groups_ok: int = 0
     inbound: int = 0
     inbound_ok: int = 0
     failures: list[str] = attrs.field(factory=list)
@@ -69,6 +73,7 @@ class DemoSummary:
         return (
             not self.failures
             and self.outbound_ok == self.outbound
+            and self.groups_ok == self.groups
             and self.inbound_ok == self.inbound
         )
 
@@ -77,8 +82,13 @@ class DemoSummary:
         stats = self.stats
         rows = [
             ("outbound calls as expected", f"{self.outbound_ok} of {self.outbound}"),
-            ("inbound calls as expected", f"{self.inbound_ok} of {self.inbound}"),
+            ("group calls as expected", f"{self.groups_ok} of {self.groups}"),
         ]
+        for outcome, count in sorted(stats.group_outcomes.items()):
+            rows.append((f"  {outcome}", str(count)))
+        rows.append(
+            ("inbound calls as expected", f"{self.inbound_ok} of {self.inbound}")
+        )
         for outcome, count in sorted(stats.inbound_outcomes.items()):
             rows.append((f"  {outcome}", str(count)))
         rows += [
@@ -251,7 +261,9 @@ async def _drive(stack: _Stack, settings: DemoSettings, out: TextIO) -> DemoSumm
     summary = DemoSummary(outbound=settings.calls)
     if stack.emulator is not None:
         summary.inbound = settings.inbound
-    progress = _Progress(out, client, summary.outbound + summary.inbound)
+        summary.groups = settings.groups
+    total = summary.outbound + summary.groups + summary.inbound
+    progress = _Progress(out, client, total)
     started = time.monotonic()
 
     def outbound() -> Awaitable[None]:
@@ -266,6 +278,17 @@ async def _drive(stack: _Stack, settings: DemoSettings, out: TextIO) -> DemoSumm
 
     jobs = [(f"outbound call {i}", outbound) for i in range(settings.calls)]
     summary.outbound_ok = await _run_all(jobs, summary, progress)
+    if summary.groups:
+        group_jobs: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            (
+                f"group call {i}",
+                lambda i=i: run_group_call(  # type: ignore[misc]
+                    client, summary.stats, index=i, timeout=settings.timeout
+                ),
+            )
+            for i in range(summary.groups)
+        ]
+        summary.groups_ok = await _run_all(group_jobs, summary, progress)
     if stack.emulator is not None and settings.inbound:
         scenario = InboundScenario(
             client, stack.emulator, summary.stats, stack.prompt, settings.timeout
@@ -295,13 +318,13 @@ async def run_demo(
 
     ``emulator`` is a running emulator to use instead of starting one.
     """
-    if settings.calls < 0 or settings.inbound < 0:
-        raise ValueError(
-            f"--calls is {settings.calls} and --inbound is {settings.inbound}; "
-            "give 0 or more"
-        )
-    if settings.calls + settings.inbound < 1:
-        raise ValueError("--calls and --inbound are both 0; give at least one call")
+    counts = {"--calls": settings.calls, "--groups": settings.groups}
+    counts["--inbound"] = settings.inbound
+    for option, value in counts.items():
+        if value < 0:
+            raise ValueError(f"{option} is {value}; give 0 or more")
+    if not any(counts.values()):
+        raise ValueError("--calls, --groups and --inbound are all 0; give one call")
     stack = (
         _remote_stack(settings)
         if settings.base_url
@@ -309,16 +332,20 @@ async def run_demo(
     )
     async with stack as running:
         where = settings.base_url or "the embedded emulator"
-        inbound = (
-            f" and ring the bot {settings.inbound} times" if running.emulator else ""
-        )
+        others = ""
+        if running.emulator is not None:
+            others = (
+                f", then {settings.groups} group calls and {settings.inbound} "
+                "incoming calls"
+            )
         out.write(
-            f"Driving {settings.calls} outgoing calls at once{inbound}, "
+            f"Driving {settings.calls} outgoing calls at once{others}, "
             f"against {where}\n"
         )
-        if running.emulator is None and settings.inbound:
+        if running.emulator is None and (settings.inbound or settings.groups):
             out.write(
-                "The inbound scenario needs the emulator to ring the bot: skipped\n"
+                "The group and inbound scenarios need the emulator's participants "
+                "and callers: skipped\n"
             )
         summary = await _drive(running, settings, out)
     out.write(summary.table() + "\n")

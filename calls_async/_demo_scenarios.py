@@ -4,6 +4,10 @@ Outbound: each call is created, waits until established, plays a prompt, records
 response and downloads it, updates its recording status, starts a long prompt and
 cancels it (the prompt's handle must fail with subcode 8508), and hangs up.
 
+Group: a group call of two targets invites two more and awaits both invitations,
+mutes one participant, puts one on hold and takes them off, removes one, and hangs
+up, checking the notified roster after each step.
+
 Inbound: the emulator rings the bot. The bot's incoming-call handler routes by caller:
 callers whose user id starts with ``busy-`` are rejected as busy, those starting with
 ``forward-`` are redirected, and the rest are answered. An answered call subscribes to
@@ -41,7 +45,13 @@ from calls_async.models import (
 if TYPE_CHECKING:
     from calls_async.testing import Emulator
 
-__all__ = ["CANCELLED_SUBCODE", "InboundScenario", "ScenarioStats", "run_outbound_call"]
+__all__ = [
+    "CANCELLED_SUBCODE",
+    "InboundScenario",
+    "ScenarioStats",
+    "run_group_call",
+    "run_outbound_call",
+]
 
 CANCELLED_SUBCODE = 8508
 MENU_TONE = "tone1"
@@ -55,9 +65,13 @@ class ScenarioStats:
     operations_failed_expected: int = 0
     operation_latencies: list[float] = attrs.field(factory=list)
     inbound_outcomes: dict[str, int] = attrs.field(factory=dict)
+    group_outcomes: dict[str, int] = attrs.field(factory=dict)
 
     def count_outcome(self, outcome: str) -> None:
         self.inbound_outcomes[outcome] = self.inbound_outcomes.get(outcome, 0) + 1
+
+    def count_group(self, outcome: str) -> None:
+        self.group_outcomes[outcome] = self.group_outcomes.get(outcome, 0) + 1
 
 
 async def _timed(stats: ScenarioStats, op: Operation[Any], timeout: float) -> Any:
@@ -126,6 +140,53 @@ async def _expect_cancelled(
     raise AssertionError(
         f"call {call_id}: the cancelled prompt completed instead of failing"
     )
+
+
+async def run_group_call(
+    client: CallsClient, stats: ScenarioStats, *, index: int, timeout: float
+) -> None:
+    """Drive one group call: invite two, mute one, hold one, remove one, hang up.
+
+    Raises:
+        AssertionError, CallsError: the call did not reach an expected outcome.
+    """
+    targets = [user(f"group-{index}-{n}") for n in ("a", "b")]
+    call = await client.calls.create(
+        targets=targets, media_config=ServiceHostedMediaConfig()
+    )
+    try:
+        await call.wait_for_state(CallState.ESTABLISHED, timeout=timeout)
+        # A group call without chatInfo takes one invitee per request.
+        invites = [
+            await call.participants.invite([user(f"group-{index}-{n}")])
+            for n in ("c", "d")
+        ]
+        for invite in invites:
+            await _timed(stats, invite, timeout)
+        await _wait_for_roster(call, 5, timeout)
+        me = (call.properties.my_participant_id if call.properties else None) or ""
+        others = [p.id for p in call.roster if p.id and p.id.lower() != me.lower()]
+        muted, held, removed = others[0], others[1], others[2]
+        await _timed(stats, await call.participants[muted].mute(), timeout)
+        await _timed(stats, await call.participants[held].start_hold_music(), timeout)
+        await _timed(stats, await call.participants[held].stop_hold_music(), timeout)
+        await call.participants[removed].remove()
+        await _wait_for_roster(call, 4, timeout)
+        entry = call.roster.get(muted)
+        if entry is None or not entry.is_muted:
+            raise AssertionError(f"call {call.id}: participant {muted} is not muted")
+        stats.count_group("invited, muted, held, removed")
+    finally:
+        with contextlib.suppress(CallsError):
+            await call.hang_up()
+
+
+async def _wait_for_roster(call: Call, size: int, timeout: float) -> None:
+    """Wait until the notified roster of ``call`` has ``size`` participants."""
+    events = call.events()
+    async with asyncio.timeout(timeout):
+        while len(call.roster) != size:
+            await anext(events)
 
 
 @attrs.define

@@ -213,6 +213,13 @@ class ParticipantCollection:
         request = _protocol.invite_participants(
             self._call.id, participants=participants, client_context=context
         )
+        props = self._call.properties
+        if len(participants) > 1 and props is not None and props.chat_info is None:
+            raise ValueError(
+                f"inviting {len(participants)} participants at once needs a call with "
+                f"chat_info, and call {self._call.id} has none; invite them one per "
+                "request"
+            )
         return await self._call._send_operation(
             request, InviteParticipantsOperation, context, timeout, retry
         )
