@@ -516,15 +516,14 @@ async def test_unknown_action_is_400(graph: Graph) -> None:
     assert "dance" in reply.body["error"]["message"]
 
 
-async def test_unimplemented_navigation_is_501(graph: Graph) -> None:
+async def test_post_on_participants_collection_is_405(graph: Graph) -> None:
     call_id = await graph.create_call()
 
-    listed = await graph.get(f"/communications/calls/{call_id}/participants")
-    invited = await graph.post(f"/communications/calls/{call_id}/participants", {})
+    reply = await graph.post(f"/communications/calls/{call_id}/participants", {})
 
-    assert listed.status == 501
-    assert listed.body["error"]["code"] == "notSupported"
-    assert invited.status == 501
+    assert reply.status == 405
+    assert reply.body["error"]["code"] == "notSupported"
+    assert reply.headers["Allow"] == "GET"
 
 
 # Incoming calls

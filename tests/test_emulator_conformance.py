@@ -33,6 +33,18 @@ from msgraph.generated.communications.calls.item.change_screen_sharing_role.chan
 from msgraph.generated.communications.calls.item.mute.mute_post_request_body import (
     MutePostRequestBody,
 )
+from msgraph.generated.communications.calls.item.participants.invite.invite_post_request_body import (  # noqa: E501
+    InvitePostRequestBody,
+)
+from msgraph.generated.communications.calls.item.participants.item.mute.mute_post_request_body import (  # noqa: E501
+    MutePostRequestBody as ParticipantMutePostRequestBody,
+)
+from msgraph.generated.communications.calls.item.participants.item.start_hold_music.start_hold_music_post_request_body import (  # noqa: E501
+    StartHoldMusicPostRequestBody,
+)
+from msgraph.generated.communications.calls.item.participants.item.stop_hold_music.stop_hold_music_post_request_body import (  # noqa: E501
+    StopHoldMusicPostRequestBody,
+)
 from msgraph.generated.communications.calls.item.play_prompt.play_prompt_post_request_body import (  # noqa: E501
     PlayPromptPostRequestBody,
 )
@@ -66,6 +78,7 @@ from msgraph.generated.communications.calls.log_teleconference_device_quality.lo
 from msgraph.generated.models.add_large_gallery_view_operation import (
     AddLargeGalleryViewOperation,
 )
+from msgraph.generated.models.audio_routing_group import AudioRoutingGroup
 from msgraph.generated.models.call import Call
 from msgraph.generated.models.call_direction import CallDirection
 from msgraph.generated.models.call_state import CallState
@@ -78,6 +91,9 @@ from msgraph.generated.models.incoming_call_options import IncomingCallOptions
 from msgraph.generated.models.invitation_participant_info import (
     InvitationParticipantInfo,
 )
+from msgraph.generated.models.invite_participants_operation import (
+    InviteParticipantsOperation,
+)
 from msgraph.generated.models.media_info import MediaInfo
 from msgraph.generated.models.media_prompt import MediaPrompt
 from msgraph.generated.models.modality import Modality
@@ -87,15 +103,21 @@ from msgraph.generated.models.mute_participant_operation import (
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.operation_status import OperationStatus
 from msgraph.generated.models.outgoing_call_options import OutgoingCallOptions
+from msgraph.generated.models.participant import Participant
 from msgraph.generated.models.play_prompt_operation import PlayPromptOperation
 from msgraph.generated.models.record_operation import RecordOperation
 from msgraph.generated.models.recording_status import RecordingStatus
 from msgraph.generated.models.reject_reason import RejectReason
+from msgraph.generated.models.routing_mode import RoutingMode
 from msgraph.generated.models.screen_sharing_role import ScreenSharingRole
 from msgraph.generated.models.send_dtmf_tones_operation import SendDtmfTonesOperation
 from msgraph.generated.models.service_hosted_media_config import (
     ServiceHostedMediaConfig,
 )
+from msgraph.generated.models.start_hold_music_operation import (
+    StartHoldMusicOperation,
+)
+from msgraph.generated.models.stop_hold_music_operation import StopHoldMusicOperation
 from msgraph.generated.models.subscribe_to_tone_operation import (
     SubscribeToToneOperation,
 )
@@ -140,13 +162,14 @@ class Sdk:
         assert request.path.endswith(path_end), request.path
         return request.status
 
-    async def create_call(self) -> Call:
+    async def create_call(self, user_ids: tuple[str, ...] = ("user-1",)) -> Call:
         call = Call(
             callback_uri=CALLBACK,
             targets=[
                 InvitationParticipantInfo(
-                    identity=IdentitySet(user=Identity(id="user-1", display_name="U"))
+                    identity=IdentitySet(user=Identity(id=user_id, display_name="U"))
                 )
+                for user_id in user_ids
             ],
             requested_modalities=[Modality.Audio],
             media_config=ServiceHostedMediaConfig(),
@@ -158,12 +181,24 @@ class Sdk:
         assert created is not None
         return created
 
-    async def established_call_id(self) -> str:
-        created = await self.create_call()
+    async def established_call_id(self, user_ids: tuple[str, ...] = ("user-1",)) -> str:
+        created = await self.create_call(user_ids)
         assert created.id is not None
         async with asyncio.timeout(2):
             await self.emulator.wait_for_state(created.id, "established")
         return created.id
+
+    async def group_call_id(self) -> str:
+        return await self.established_call_id(("user-1", "user-2"))
+
+    def participant_ids(self, call_id: str) -> list[str]:
+        """Return the ids of the call's participants other than the bot."""
+        call = self.emulator.call_resource(call_id)
+        participants = self.emulator.participants(call_id)
+        assert call is not None
+        assert participants is not None
+        bot_id = call["myParticipantId"]
+        return [p["id"] for p in participants if p["id"] != bot_id]
 
 
 @pytest.fixture
@@ -474,3 +509,157 @@ async def test_sdk_sends_what_emulator_validates(sdk: Sdk) -> None:
     )
     assert body["callOptions"]["@odata.type"] == "#microsoft.graph.outgoingCallOptions"
     assert body["callbackUri"] == CALLBACK
+
+
+# Participants, audio routing groups and content sharing sessions.
+
+
+async def test_sdk_list_participants(sdk: Sdk) -> None:
+    call_id = await sdk.group_call_id()
+
+    page = await sdk.call(call_id).participants.get()
+
+    assert sdk.last_status("GET", "/participants") == 200
+    assert page is not None
+    assert page.value is not None
+    assert len(page.value) == 3
+    users = [p.info.identity.user.id for p in page.value if p.info.identity.user]
+    assert users == ["user-1", "user-2"]
+    for participant in page.value:
+        assert isinstance(participant, Participant)
+        assert participant.is_in_lobby is False
+        assert participant.media_streams is not None
+        assert participant.media_streams[0].label == "main-audio"
+
+
+async def test_sdk_get_participant(sdk: Sdk) -> None:
+    call_id = await sdk.group_call_id()
+    participant_id = sdk.participant_ids(call_id)[0]
+
+    participant = (
+        await sdk.call(call_id).participants.by_participant_id(participant_id).get()
+    )
+
+    assert sdk.last_status("GET", participant_id) == 200
+    assert isinstance(participant, Participant)
+    assert participant.id == participant_id
+    assert participant.is_muted is False
+    assert participant.roster_sequence_number == 1
+
+
+async def test_sdk_invite_participants(sdk: Sdk) -> None:
+    call_id = await sdk.group_call_id()
+
+    operation = await sdk.call(call_id).participants.invite.post(
+        InvitePostRequestBody(participants=[user("user-3")], client_context="c-inv")
+    )
+
+    assert sdk.last_status("POST", "/participants/invite") == 200
+    assert isinstance(operation, InviteParticipantsOperation)
+    assert operation.status == OperationStatus.Running
+    assert operation.client_context == "c-inv"
+    assert operation.participants is not None
+    assert operation.participants[0].identity.user.id == "user-3"
+    assert operation.participants[0].participant_id
+
+
+async def test_sdk_mute_participant(sdk: Sdk) -> None:
+    call_id = await sdk.group_call_id()
+    participant_id = sdk.participant_ids(call_id)[0]
+
+    operation = (
+        await sdk.call(call_id)
+        .participants.by_participant_id(participant_id)
+        .mute.post(ParticipantMutePostRequestBody(client_context="c-pmute"))
+    )
+
+    assert sdk.last_status("POST", f"/{participant_id}/mute") == 200
+    assert isinstance(operation, MuteParticipantOperation)
+    assert operation.status == OperationStatus.Completed
+
+
+async def test_sdk_start_and_stop_hold_music(sdk: Sdk) -> None:
+    call_id = await sdk.group_call_id()
+    participant_id = sdk.participant_ids(call_id)[0]
+    participant = sdk.call(call_id).participants.by_participant_id(participant_id)
+
+    started = await participant.start_hold_music.post(
+        StartHoldMusicPostRequestBody(custom_prompt=prompt(), client_context="c-hold")
+    )
+    start_status = sdk.last_status("POST", "/startHoldMusic")
+    stopped = await participant.stop_hold_music.post(
+        StopHoldMusicPostRequestBody(client_context="c-unhold")
+    )
+
+    assert start_status == 202
+    assert isinstance(started, StartHoldMusicOperation)
+    assert started.status == OperationStatus.Running
+    assert sdk.last_status("POST", "/stopHoldMusic") == 202
+    assert isinstance(stopped, StopHoldMusicOperation)
+    assert stopped.status == OperationStatus.Running
+
+
+async def test_sdk_remove_participant(sdk: Sdk) -> None:
+    call_id = await sdk.group_call_id()
+    participant_id = sdk.participant_ids(call_id)[0]
+
+    await sdk.call(call_id).participants.by_participant_id(participant_id).delete()
+
+    assert sdk.last_status("DELETE", participant_id) == 204
+    assert participant_id not in sdk.participant_ids(call_id)
+
+
+async def test_sdk_audio_routing_group_crud(sdk: Sdk) -> None:
+    call_id = await sdk.group_call_id()
+    first, second = sdk.participant_ids(call_id)
+    groups = sdk.call(call_id).audio_routing_groups
+
+    created = await groups.post(
+        AudioRoutingGroup(
+            id="oneToOne",
+            routing_mode=RoutingMode.OneToOne,
+            sources=[first],
+            receivers=[second],
+        )
+    )
+    create_status = sdk.last_status("POST", "/audioRoutingGroups")
+    listed = await groups.get()
+    fetched = await groups.by_audio_routing_group_id("oneToOne").get()
+    updated = await groups.by_audio_routing_group_id("oneToOne").patch(
+        AudioRoutingGroup(receivers=[first], sources=[second])
+    )
+    update_status = sdk.last_status("PATCH", "/oneToOne")
+    await groups.by_audio_routing_group_id("oneToOne").delete()
+
+    assert create_status == 200
+    assert isinstance(created, AudioRoutingGroup)
+    assert created.routing_mode == RoutingMode.OneToOne
+    assert created.sources == [first]
+    assert listed is not None
+    assert listed.value is not None
+    assert [group.id for group in listed.value] == ["oneToOne"]
+    assert fetched is not None
+    assert fetched.receivers == [second]
+    assert update_status == 200
+    assert updated is not None
+    assert updated.receivers == [first]
+    assert sdk.last_status("DELETE", "/oneToOne") == 204
+
+
+async def test_sdk_content_sharing_sessions(sdk: Sdk) -> None:
+    call_id = await sdk.group_call_id()
+    participant_id = sdk.participant_ids(call_id)[0]
+    session_id = await sdk.emulator.start_screen_sharing(call_id, participant_id)
+    sessions = sdk.call(call_id).content_sharing_sessions
+
+    listed = await sessions.get()
+    list_status = sdk.last_status("GET", "/contentSharingSessions")
+    fetched = await sessions.by_content_sharing_session_id(session_id).get()
+
+    assert list_status == 200
+    assert listed is not None
+    assert listed.value is not None
+    assert [session.id for session in listed.value] == [session_id]
+    assert sdk.last_status("GET", session_id) == 200
+    assert fetched is not None
+    assert fetched.id == session_id

@@ -1,8 +1,9 @@
 """A local emulator of the Microsoft Graph communications (calls) API.
 
-It serves the call and operation endpoints of Graph v1.0, a client-credentials token
-endpoint, signed notifications to each call's callback URI, and a simulation API
-that plays the far side of calls. It imports nothing from the rest of calls_async,
+It serves the call, operation, participant, audio routing group and content
+sharing endpoints of Graph v1.0, a client-credentials token endpoint, signed
+notifications to each call's callback URI, a simulation API that plays the far
+side of calls, and fault injection. It imports nothing from the rest of calls_async,
 so it checks the client against an independent reading of the wire contract.
 """
 
@@ -16,6 +17,7 @@ from calls_async.testing._context import RecordedRequest
 from calls_async.testing._credential import EmulatorCredential, TokenRequestError
 from calls_async.testing._emulator import Emulator
 from calls_async.testing._errors import EmulatorError
+from calls_async.testing._faults import FaultInjector, FaultKind, FaultRule, Throttle
 from calls_async.testing._notifier import NotificationDelivery
 from calls_async.testing._settings import (
     DEFAULT_APP_ID,
@@ -34,8 +36,12 @@ __all__ = [
     "EmulatorError",
     "EmulatorSettings",
     "EmulatorStats",
+    "FaultInjector",
+    "FaultKind",
+    "FaultRule",
     "NotificationDelivery",
     "RecordedRequest",
+    "Throttle",
     "TokenRequestError",
     "serve",
 ]

@@ -24,6 +24,7 @@ from typing import Any
 from calls_async.testing import _state, _validation, _wire
 from calls_async.testing._errors import EmulatorError
 from calls_async.testing._operations import OperationActions
+from calls_async.testing._participants import ParticipantActions
 from calls_async.testing._registry import CallRegistry
 from calls_async.testing._state import CONTROLLABLE_STATES, Call, require_state
 from calls_async.testing._wire import GraphError, JsonObject
@@ -32,9 +33,15 @@ from calls_async.testing._wire import GraphError, JsonObject
 class CallActions:
     """Carries out the call-level Graph actions and the far-side simulation."""
 
-    def __init__(self, registry: CallRegistry, operations: OperationActions) -> None:
+    def __init__(
+        self,
+        registry: CallRegistry,
+        operations: OperationActions,
+        participants: ParticipantActions,
+    ) -> None:
         self._registry = registry
         self._operations = operations
+        self._participants = participants
         self._settings = registry.settings
 
     def create(self, body: object) -> Call:
@@ -53,6 +60,7 @@ class CallActions:
             meeting_info=request.get("meetingInfo"),
             subject=request.get("subject"),
         )
+        self._participants.seat_outgoing(call)
         self._registry.add(call)
         self._registry.stats.calls_created += 1
 
@@ -148,6 +156,7 @@ class CallActions:
             raise EmulatorError(400, f"unknown modalities {unknown!r}")
 
         call = self._new_incoming_call(callback_uri, caller, group, list(modalities))
+        self._participants.seat_incoming(call)
         self._registry.add(call)
         self._registry.stats.calls_rung += 1
         self._registry.notify_call(call, "created")
@@ -207,6 +216,7 @@ class CallActions:
 
     def _establish(self, call: Call) -> None:
         self._move_to(call, _state.ESTABLISHED)
+        self._participants.announce(call)
         self._operations.start_next_media(call)
 
     def _accept_transfer(self, call: Call) -> None:

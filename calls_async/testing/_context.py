@@ -8,9 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
+from calls_async.testing._audio_routing import AudioRoutingGroups
 from calls_async.testing._calls import CallActions
+from calls_async.testing._faults import FaultInjector
 from calls_async.testing._notifier import Notifier
 from calls_async.testing._operations import OperationActions
+from calls_async.testing._participants import ParticipantActions
 from calls_async.testing._recordings import RecordingStore
 from calls_async.testing._registry import CallRegistry
 from calls_async.testing._settings import EmulatorSettings
@@ -52,6 +55,9 @@ class EmulatorContext:
     registry: CallRegistry
     calls: CallActions
     operations: OperationActions
+    participants: ParticipantActions
+    audio_routing_groups: AudioRoutingGroups
+    faults: FaultInjector
     request_log: collections.deque[RecordedRequest]
     url: str = ""
     """Root URL of the running emulator, such as http://127.0.0.1:8080."""

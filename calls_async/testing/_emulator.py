@@ -13,11 +13,14 @@ from typing import Any
 from aiohttp import web
 
 from calls_async.testing import _identity, _server
+from calls_async.testing._audio_routing import AudioRoutingGroups
 from calls_async.testing._calls import CallActions
 from calls_async.testing._context import EmulatorContext, RecordedRequest
 from calls_async.testing._credential import EmulatorCredential
+from calls_async.testing._faults import FaultInjector
 from calls_async.testing._notifier import NotificationDelivery, Notifier
 from calls_async.testing._operations import OperationActions
+from calls_async.testing._participants import ParticipantActions
 from calls_async.testing._recordings import RecordingStore
 from calls_async.testing._registry import CallRegistry
 from calls_async.testing._settings import EmulatorSettings
@@ -105,6 +108,11 @@ class Emulator:
         return self._context.stats
 
     @property
+    def faults(self) -> FaultInjector:
+        """The fault rules and the throttle; see `FaultInjector.add`."""
+        return self._context.faults
+
+    @property
     def requests(self) -> collections.deque[RecordedRequest]:
         """The latest Graph requests received, oldest first."""
         return self._context.request_log
@@ -117,6 +125,7 @@ class Emulator:
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
+        self._context.faults.open()
         await self._context.notifier.start()
         runner = web.AppRunner(
             _server.build_app(self._context),
@@ -139,6 +148,7 @@ class Emulator:
 
     async def close(self) -> None:
         """Stop serving, cancel every timer and pending notification, close sessions."""
+        self._context.faults.close()
         self._context.registry.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -192,6 +202,18 @@ class Emulator:
         operation = call.operations.get(operation_id.lower())
         return operation.resource() if operation is not None else None
 
+    def participants(self, call_id: str) -> list[JsonObject] | None:
+        """Return the participant resources of a live call, or None once ended."""
+        call = self._context.registry.get(call_id)
+        return call.roster.resources() if call is not None else None
+
+    def participant_resource(
+        self, call_id: str, participant_id: str
+    ) -> JsonObject | None:
+        call = self._context.registry.get(call_id)
+        participant = call.roster.get(participant_id) if call is not None else None
+        return participant.resource() if participant is not None else None
+
     async def wait_for_state(self, call_id: str, state: str | None) -> None:
         """Wait until the call is in `state`, or has ended if `state` is None.
 
@@ -222,7 +244,8 @@ class Emulator:
         """Ring the bot with an incoming call and return the new call's id.
 
         `caller` is the identitySet of the caller, a new user by default. A group
-        call carries chatInfo and meetingInfo like an invitation to a meeting. The
+        call carries chatInfo and meetingInfo like an invitation to a meeting, and
+        a meeting's attendees and lobby guests (see meeting_attendees). The
         call ends with 408/1106 unless answered, rejected or redirected within
         `answer_timeout` seconds, by default incoming_call_timeout.
         """
@@ -243,6 +266,49 @@ class Emulator:
         """End a call from the far side, with resultInfo 200/4521."""
         self._context.calls.hang_up_remote(call_id)
 
+    async def join_participant(
+        self,
+        call_id: str,
+        *,
+        identity: Mapping[str, Any] | None = None,
+        display_name: str | None = None,
+        in_lobby: bool = False,
+        muted: bool = False,
+        participant_id: str | None = None,
+    ) -> str:
+        """Add a participant to a call, as if they joined, and return its id.
+
+        `identity` is an identitySet, by default a new user named `display_name`.
+        A participant `in_lobby` waits there until `admit_participant`.
+        """
+        participant = self._context.participants.join(
+            call_id,
+            identity=identity,
+            display_name=display_name,
+            in_lobby=in_lobby,
+            muted=muted,
+            participant_id=participant_id,
+        )
+        return participant.id
+
+    async def leave_participant(self, call_id: str, participant_id: str) -> None:
+        """Make a participant other than the bot leave the call."""
+        self._context.participants.leave(call_id, participant_id)
+
+    async def admit_participant(self, call_id: str, participant_id: str) -> None:
+        """Admit a participant who waits in the lobby into the call."""
+        self._context.participants.admit(call_id, participant_id)
+
+    async def start_screen_sharing(self, call_id: str, participant_id: str) -> str:
+        """Make a participant share its screen; return the new session's id."""
+        session = self._context.participants.start_screen_sharing(
+            call_id, participant_id
+        )
+        return session.id
+
+    async def stop_screen_sharing(self, call_id: str, participant_id: str) -> None:
+        self._context.participants.stop_screen_sharing(call_id, participant_id)
+
     async def drain_notifications(self) -> None:
         """Wait until every queued notification is delivered or given up.
 
@@ -260,10 +326,12 @@ def _build_context(
     stats = EmulatorStats()
     signing_key = SigningKey()
     signer = NotificationTokenSigner(signing_key, settings)
-    notifier = Notifier(settings, signer, stats)
+    faults = FaultInjector(settings, stats)
+    notifier = Notifier(settings, signer, stats, faults)
     registry = CallRegistry(settings, stats, notifier)
     recordings = RecordingStore()
-    operations = OperationActions(registry, recordings, recording_url)
+    participants = ParticipantActions(registry)
+    operations = OperationActions(registry, recordings, recording_url, participants)
     return EmulatorContext(
         settings=settings,
         stats=stats,
@@ -273,8 +341,11 @@ def _build_context(
         notifier=notifier,
         recordings=recordings,
         registry=registry,
-        calls=CallActions(registry, operations),
+        calls=CallActions(registry, operations, participants),
         operations=operations,
+        participants=participants,
+        audio_routing_groups=AudioRoutingGroups(registry),
+        faults=faults,
         request_log=collections.deque(maxlen=settings.request_log_size),
     )
 

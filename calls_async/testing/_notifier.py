@@ -9,6 +9,10 @@ out or responds with 5xx. Any other status ends the delivery: 2xx counts as sent
 3xx and 4xx as failed. Redirects are not followed, so a notification never leaves
 the hosts in `EmulatorSettings.notify_hosts`. A callback URI on any other host is
 logged as skipped and nothing is sent.
+
+Notification fault rules act when a notification is queued: a `duplicate` queues
+it twice, and a `late` one is queued only after its delay, so notifications of the
+call queued in the meantime are delivered before it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from calls_async.testing._faults import FaultInjector, FaultKind
 from calls_async.testing._settings import EmulatorSettings
 from calls_async.testing._stats import EmulatorStats
 from calls_async.testing._tokens import NotificationTokenSigner
@@ -66,15 +71,19 @@ class Notifier:
         settings: EmulatorSettings,
         signer: NotificationTokenSigner,
         stats: EmulatorStats,
+        faults: FaultInjector,
     ) -> None:
         self._settings = settings
         self._signer = signer
         self._stats = stats
+        self._faults = faults
         self.deliveries: collections.deque[NotificationDelivery] = collections.deque(
             maxlen=settings.notification_log_size
         )
         self._queues: dict[str, collections.deque[_Pending]] = {}
         self._senders: dict[str, asyncio.Task[None]] = {}
+        # Tasks that queue a late notification once its delay has passed.
+        self._late: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._allowed_by_uri: dict[str, bool] = {}
 
@@ -83,11 +92,12 @@ class Notifier:
         self._session = aiohttp.ClientSession(timeout=timeout, trust_env=False)
 
     async def close(self) -> None:
-        senders = list(self._senders.values())
+        senders = [*self._senders.values(), *self._late]
         for sender in senders:
             sender.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
         self._senders.clear()
+        self._late.clear()
         self._queues.clear()
         if self._session is not None:
             await self._session.close()
@@ -95,6 +105,38 @@ class Notifier:
 
     def enqueue(self, call_id: str, callback_uri: str, entry: JsonObject) -> None:
         """Queue one notification entry for a call; it is sent after earlier ones."""
+        rule = None
+        if self._faults.has_notification_rules:
+            rule = self._faults.match_notification(
+                entry["resourceUrl"], entry["changeType"]
+            )
+        if rule is not None and rule.kind == FaultKind.LATE:
+            task = asyncio.create_task(
+                self._enqueue_late(rule.delay, call_id, callback_uri, entry),
+                name=f"notify-late-{call_id}",
+            )
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+            return
+        self._append(call_id, callback_uri, entry)
+        if rule is not None and rule.kind == FaultKind.DUPLICATE:
+            self._append(call_id, callback_uri, entry)
+
+    async def drain(self) -> None:
+        """Wait until every queued notification is delivered or given up.
+
+        Late notifications count as queued from the start of their delay.
+        """
+        while self._senders or self._late:
+            await asyncio.wait([*self._senders.values(), *self._late])
+
+    async def _enqueue_late(
+        self, delay: float, call_id: str, callback_uri: str, entry: JsonObject
+    ) -> None:
+        await asyncio.sleep(delay)
+        self._append(call_id, callback_uri, entry)
+
+    def _append(self, call_id: str, callback_uri: str, entry: JsonObject) -> None:
         queue = self._queues.get(call_id)
         if queue is None:
             queue = self._queues[call_id] = collections.deque()
@@ -103,11 +145,6 @@ class Notifier:
             self._senders[call_id] = asyncio.create_task(
                 self._send_queue(call_id, queue), name=f"notify-{call_id}"
             )
-
-    async def drain(self) -> None:
-        """Wait until every queued notification is delivered or given up."""
-        while self._senders:
-            await asyncio.wait(list(self._senders.values()))
 
     async def _send_queue(
         self, call_id: str, queue: collections.deque[_Pending]

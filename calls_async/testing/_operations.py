@@ -1,9 +1,10 @@
 """The call actions that return a commsOperation, and the media queue.
 
 mute, unmute, cancelMediaProcessing, subscribeToTone and updateRecordingStatus are
-completed in their response, so no notification follows them. playPrompt,
-recordResponse, sendDtmfTones and addLargeGalleryView answer `running` and finish
-later with a `deleted` notification on the operation.
+completed in their response, so no operation notification follows them. mute and
+unmute change the bot's participant, which a group call reports in the roster.
+playPrompt, recordResponse, sendDtmfTones and addLargeGalleryView answer `running`
+and finish later with a `deleted` notification on the operation.
 
 playPrompt and recordResponse share one FIFO queue per call and run one at a time,
 and only while the call is established. cancelMediaProcessing fails the running
@@ -16,13 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from calls_async.testing import _state, _validation, _wire
+from calls_async.testing._participants import ParticipantActions
 from calls_async.testing._recordings import RecordingStore
 from calls_async.testing._registry import CallRegistry
 from calls_async.testing._state import Call, Operation
 from calls_async.testing._wire import GraphError
-
-# Finished operations kept per call for GET .../operations; older ones are dropped.
-MAX_OPERATIONS_PER_CALL = 1000
 
 # Operation subtypes by the action that returns them.
 OPERATION_ACTIONS = {
@@ -46,8 +45,10 @@ class OperationActions:
         registry: CallRegistry,
         recordings: RecordingStore,
         recording_url: Callable[[str], str],
+        participants: ParticipantActions,
     ) -> None:
         self._registry = registry
+        self._participants = participants
         self._settings = registry.settings
         self._recordings = recordings
         self._recording_url = recording_url
@@ -92,10 +93,14 @@ class OperationActions:
         )
 
     def _mute(self, call_id: str, body: object) -> Operation:
-        return self._completed_at_once("mute", call_id, body)
+        operation = self._completed_at_once("mute", call_id, body)
+        self._participants.set_bot_muted(self._registry.find(call_id), True)
+        return operation
 
     def _unmute(self, call_id: str, body: object) -> Operation:
-        return self._completed_at_once("unmute", call_id, body)
+        operation = self._completed_at_once("unmute", call_id, body)
+        self._participants.set_bot_muted(self._registry.find(call_id), False)
+        return operation
 
     def _subscribe_to_tone(self, call_id: str, body: object) -> Operation:
         client_context = _validation.validate_client_context_only(body)
@@ -203,17 +208,9 @@ class OperationActions:
         client_context: str | None,
         status: str = _state.COMPLETED,
     ) -> Operation:
-        operation = Operation(
-            call_id=call.id,
-            subtype=OPERATION_ACTIONS[action],
-            client_context=client_context,
-            status=status,
+        return self._registry.add_operation(
+            call, OPERATION_ACTIONS[action], client_context, status
         )
-        if len(call.operations) >= MAX_OPERATIONS_PER_CALL:
-            del call.operations[next(iter(call.operations))]
-        call.operations[operation.id.lower()] = operation
-        self._registry.stats.operations_started += 1
-        return operation
 
     def _finish_later(
         self, call: Call, operation: Operation, **subtype_fields: object

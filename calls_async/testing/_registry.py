@@ -21,11 +21,15 @@ from calls_async.testing._state import TERMINATED, Call, Operation
 from calls_async.testing._stats import EmulatorStats
 from calls_async.testing._wire import (
     GraphError,
+    JsonObject,
     notification_entry,
     result_info,
 )
 
 _LOGGER = logging.getLogger("calls_async.testing")
+
+# Finished operations kept per call for GET .../operations; older ones are dropped.
+MAX_OPERATIONS_PER_CALL = 1000
 
 
 class CallRegistry:
@@ -136,6 +140,35 @@ class CallRegistry:
         handle = asyncio.get_running_loop().call_later(delay, fire)
         call.timers.add(handle)
         return handle
+
+    def add_operation(
+        self, call: Call, subtype: str, client_context: str | None, status: str
+    ) -> Operation:
+        """Create an operation of the call, dropping its oldest beyond the limit."""
+        operation = Operation(
+            call_id=call.id,
+            subtype=subtype,
+            client_context=client_context,
+            status=status,
+        )
+        if len(call.operations) >= MAX_OPERATIONS_PER_CALL:
+            del call.operations[next(iter(call.operations))]
+        call.operations[operation.id.lower()] = operation
+        self.stats.operations_started += 1
+        return operation
+
+    def notify_resource(
+        self,
+        call: Call,
+        change_type: str,
+        resource_url: str,
+        resource_data: JsonObject | list[JsonObject],
+    ) -> None:
+        """Queue a notification about a part of the call, such as its roster."""
+        entry = notification_entry(
+            change_type, resource_url, resource_data, call.callback_uri
+        )
+        self._notifier.enqueue(call.id, call.callback_uri, entry)
 
     def notify_call(self, call: Call, change_type: str) -> None:
         entry = notification_entry(

@@ -2,13 +2,13 @@
 
 The middleware gives every response a new `request-id` and echoes
 `client-request-id`, or generates one. For Graph requests it also checks the bearer
-token, decodes the JSON body once and records the request in the bounded request
-log. It turns a `GraphError` into the Graph error body and counts statuses.
+token, applies the throttle, decodes the JSON body once and records the request in
+the bounded request log. It turns a `GraphError` into the Graph error body and
+counts statuses. The fault middleware runs outside it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -17,23 +17,35 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from calls_async.testing import _control, _identity, _validation
+from calls_async.testing import (
+    _control,
+    _identity,
+    _navigation_routes,
+    _validation,
+)
 from calls_async.testing._context import CONTEXT, EmulatorContext, RecordedRequest
+from calls_async.testing._fault_middleware import fault_middleware
+from calls_async.testing._handlers import (
+    BODY,
+    CALLS_PATH,
+    GRAPH_PREFIX,
+    MalformedBody,
+    collection_context,
+    json_body,
+    operation_response,
+    strip_action_prefix,
+)
 from calls_async.testing._operations import OPERATION_ACTIONS
 from calls_async.testing._recordings import RECORDING_CONTENT
-from calls_async.testing._state import Operation
 from calls_async.testing._wire import (
-    ACTION_PREFIX,
     GraphError,
     JsonObject,
     graph_error_body,
     invalid_request,
+    throttled_error,
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-GRAPH_PREFIX = "/v1.0/"
-CALLS_PATH = "/v1.0/communications/calls"
 
 # Call actions without a response body, with their success status.
 _CALL_ACTIONS_WITHOUT_BODY = {
@@ -51,30 +63,25 @@ _OPERATION_STATUS = {"addLargeGalleryView": 202}
 _ACTIONS_BY_LOWER_NAME = {
     name.lower(): name for name in [*_CALL_ACTIONS_WITHOUT_BODY, *OPERATION_ACTIONS]
 }
-# Navigation properties of a call that exist in v1.0 but not in this emulator yet.
-_UNIMPLEMENTED_SEGMENTS = frozenset(
-    {"participants", "audioroutinggroups", "contentsharingsessions"}
+# Collections contained in a call that a POST cannot address, by lower-case name.
+_READ_ONLY_NAVIGATION = frozenset(
+    {"participants", "contentsharingsessions", "operations"}
 )
 
-_BODY = web.RequestKey("body", object)
 _LOGGER = logging.getLogger("calls_async.testing")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _MalformedBody:
-    """A request body that is not valid JSON, kept as text for the request log."""
-
-    text: str
-
-
 def build_app(context: EmulatorContext) -> web.Application:
-    app = web.Application(middlewares=[_graph_middleware])
+    app = web.Application(middlewares=[fault_middleware, _graph_middleware])
     app[CONTEXT] = context
     app.router.add_post(CALLS_PATH, _create_call)
     app.router.add_get(CALLS_PATH, _list_calls)
     app.router.add_get(CALLS_PATH + "/{call_id}", _get_call)
     app.router.add_delete(CALLS_PATH + "/{call_id}", _delete_call)
     app.router.add_post(CALLS_PATH + "/{call_id}", _post_on_call_collection)
+    # The routes of participants and the other navigation properties come before
+    # the catch-all action route, because aiohttp tries routes in order.
+    _navigation_routes.add_routes(app)
     app.router.add_post(CALLS_PATH + "/{call_id}/{action}", _call_action)
     app.router.add_get(CALLS_PATH + "/{call_id}/operations", _list_operations)
     app.router.add_get(
@@ -99,7 +106,8 @@ async def _graph_middleware(
     try:
         if is_graph:
             _authorize(context, request)
-            request[_BODY] = await _decode_body(request)
+            _throttle(context)
+            request[BODY] = await _decode_body(request)
         response = await handler(request)
     except GraphError as err:
         response = _error_response(err, request_id, client_request_id)
@@ -143,8 +151,14 @@ def _authorize(context: EmulatorContext, request: web.Request) -> None:
     )
 
 
+def _throttle(context: EmulatorContext) -> None:
+    retry_after = context.faults.check_throttle()
+    if retry_after is not None:
+        raise throttled_error(retry_after)
+
+
 async def _decode_body(request: web.Request) -> object:
-    """Decode a JSON body; return None when empty and _MalformedBody when not JSON."""
+    """Decode a JSON body; return None when empty and MalformedBody when not JSON."""
     raw = await request.read()
     if not raw.strip():
         return None
@@ -158,27 +172,20 @@ async def _decode_body(request: web.Request) -> object:
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return _MalformedBody(raw.decode(errors="replace"))
-
-
-def _json_body(request: web.Request) -> object:
-    body = request.get(_BODY)
-    if isinstance(body, _MalformedBody):
-        raise invalid_request("The request body is not valid JSON.")
-    return body
+        return MalformedBody(raw.decode(errors="replace"))
 
 
 def _error_response(
     err: GraphError, request_id: str, client_request_id: str
 ) -> web.Response:
-    body = graph_error_body(err.code, err.message, request_id, client_request_id)
+    body = graph_error_body(
+        err.code, err.message, request_id, client_request_id, err.inner_error
+    )
     return web.json_response(body, status=err.status, headers=err.headers)
 
 
 def _graph_error_for(request: web.Request, err: web.HTTPException) -> GraphError:
     """Translate aiohttp's routing errors into Graph errors."""
-    if _is_unimplemented(request):
-        return _unimplemented_error(request)
     if isinstance(err, web.HTTPMethodNotAllowed):
         allow = ", ".join(sorted(err.allowed_methods))
         return GraphError(
@@ -192,19 +199,6 @@ def _graph_error_for(request: web.Request, err: web.HTTPException) -> GraphError
     return GraphError(err.status, "invalidRequest", err.reason)
 
 
-def _is_unimplemented(request: web.Request) -> bool:
-    segments = request.path.lower().split("/")
-    return not _UNIMPLEMENTED_SEGMENTS.isdisjoint(segments)
-
-
-def _unimplemented_error(request: web.Request) -> GraphError:
-    return GraphError(
-        501,
-        "notSupported",
-        f"The emulator does not implement {request.method} {request.path}.",
-    )
-
-
 def _record_request(
     context: EmulatorContext, request: web.Request, status: int, request_id: str
 ) -> None:
@@ -212,8 +206,8 @@ def _record_request(
         name: "[redacted]" if name.lower() == "authorization" else value
         for name, value in request.headers.items()
     }
-    body = request.get(_BODY)
-    if isinstance(body, _MalformedBody):
+    body = request.get(BODY)
+    if isinstance(body, MalformedBody):
         body = body.text
     context.request_log.append(
         RecordedRequest(
@@ -231,7 +225,7 @@ def _record_request(
 
 async def _create_call(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
-    call = context.calls.create(_json_body(request))
+    call = context.calls.create(json_body(request))
     body = {
         # The service's create response names the legacy entity set in its context URL.
         "@odata.context": f"{context.graph_url}/$metadata#app/calls/$entity",
@@ -268,52 +262,38 @@ async def _delete_call(request: web.Request) -> web.Response:
 
 async def _post_on_call_collection(request: web.Request) -> web.Response:
     segment = request.match_info["call_id"]
-    if _strip_action_prefix(segment).lower() != "logteleconferencedevicequality":
+    if strip_action_prefix(segment).lower() != "logteleconferencedevicequality":
         raise GraphError(
             405,
             "notSupported",
             f"POST is not allowed on {request.path}; allowed: DELETE, GET.",
             headers={hdrs.ALLOW: "DELETE, GET"},
         )
-    _validation.validate_log_device_quality(_json_body(request))
+    _validation.validate_log_device_quality(json_body(request))
     return web.Response(status=200)
 
 
 async def _call_action(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     segment = request.match_info["action"]
-    action = _ACTIONS_BY_LOWER_NAME.get(_strip_action_prefix(segment).lower())
-    if action is None and _is_unimplemented(request):
-        raise _unimplemented_error(request)
+    action = _ACTIONS_BY_LOWER_NAME.get(strip_action_prefix(segment).lower())
+    if action is None and segment.lower() in _READ_ONLY_NAVIGATION:
+        raise GraphError(
+            405,
+            "notSupported",
+            f"POST is not allowed on {request.path}; allowed: GET.",
+            headers={hdrs.ALLOW: "GET"},
+        )
     if action is None:
         raise invalid_request(f"Resource not found for the segment '{segment}'.")
     call_id = request.match_info["call_id"]
-    body = _json_body(request)
+    body = json_body(request)
 
     if action in OPERATION_ACTIONS:
         operation = context.operations.start(action, call_id, body)
-        return _operation_response(context, operation, _OPERATION_STATUS.get(action))
+        return operation_response(context, operation, _OPERATION_STATUS.get(action))
     _CALL_ACTION_METHODS[action](context, call_id, body)
     return web.Response(status=_CALL_ACTIONS_WITHOUT_BODY[action])
-
-
-def _operation_response(
-    context: EmulatorContext, operation: Operation, status: int | None
-) -> web.Response:
-    body = {
-        "@odata.context": f"{context.graph_url}/$metadata#{operation.subtype}",
-        **operation.resource(),
-    }
-    location = context.graph_url + operation.path
-    return web.json_response(
-        body, status=status or 200, headers={hdrs.LOCATION: location}
-    )
-
-
-def _strip_action_prefix(segment: str) -> str:
-    if segment.lower().startswith(ACTION_PREFIX):
-        return segment[len(ACTION_PREFIX) :]
-    return segment
 
 
 def _answer(context: EmulatorContext, call_id: str, body: object) -> None:
@@ -355,9 +335,7 @@ async def _list_operations(request: web.Request) -> web.Response:
     call = context.registry.find(request.match_info["call_id"])
     operations: list[JsonObject] = [op.resource() for op in call.operations.values()]
     body = {
-        "@odata.context": (
-            f"{context.graph_url}/$metadata#communications/calls('{call.id}')/operations"
-        ),
+        "@odata.context": collection_context(context, call, "operations"),
         "value": operations,
     }
     return web.json_response(body)

@@ -10,6 +10,7 @@ DEFAULT_TENANT_ID = "00000000-0000-4000-8000-00000000e991"
 DEFAULT_CLIENT_SECRET = "emulator-client-secret"
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+THROTTLE_MODES = frozenset({"sliding", "fixed"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,6 +42,24 @@ class EmulatorSettings:
     incoming_call_timeout: float = 15.0
     """Time a bot has to answer, reject or redirect an incoming call."""
 
+    invite_delay: float = 0.05
+    """Time from a participants invite to each invitee joining or failing."""
+
+    invite_timeout_prefix: str = "timeout-"
+    """An invitee whose identity id starts with this fails with 408/10057.
+
+    The id is compared without case; an empty prefix matches no one.
+    """
+
+    invite_unreachable_prefix: str = "unreachable-"
+    """An invitee whose identity id starts with this fails with 480/10076."""
+
+    meeting_attendees: int = 2
+    """Attendees already in a meeting that the bot joins or is invited to."""
+
+    meeting_lobby_attendees: int = 1
+    """Attendees waiting in the lobby of a meeting that the bot joins."""
+
     keep_alive_timeout: float = 2700.0
     """Time after the last keepAlive (or the answer or create) at which a call ends."""
 
@@ -70,6 +89,15 @@ class EmulatorSettings:
     request_log_size: int = 1000
     notification_log_size: int = 1000
 
+    throttle_limit: int = 0
+    """Graph requests accepted per throttle_window before 429; 0 turns it off."""
+
+    throttle_window: float = 1.0
+    """Length of the throttling window in seconds."""
+
+    throttle_mode: str = "sliding"
+    """`sliding` counts the last throttle_window seconds; `fixed` resets each window."""
+
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
@@ -79,6 +107,16 @@ class EmulatorSettings:
                     f"invalid emulator setting {field.name}={value!r}: "
                     "expected a finite number >= 0"
                 )
+        if self.throttle_mode not in THROTTLE_MODES:
+            raise ValueError(
+                f"invalid emulator setting throttle_mode={self.throttle_mode!r}: "
+                "expected 'sliding' or 'fixed'"
+            )
+        if self.throttle_window <= 0:
+            raise ValueError(
+                "invalid emulator setting throttle_window="
+                f"{self.throttle_window!r}: expected a number > 0"
+            )
         if self.notification_attempts < 1:
             raise ValueError(
                 "invalid emulator setting notification_attempts="

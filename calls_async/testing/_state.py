@@ -8,6 +8,7 @@ import dataclasses
 import uuid
 from typing import Any
 
+from calls_async.testing._roster import ContentSharingSession, Roster
 from calls_async.testing._wire import GraphError, JsonObject, result_info
 
 INCOMING = "incoming"
@@ -139,6 +140,16 @@ class Call:
     recording_status: str | None = None
     etag: int = 1
 
+    roster: Roster = dataclasses.field(default_factory=Roster)
+    audio_routing_groups: dict[str, JsonObject] = dataclasses.field(
+        default_factory=dict
+    )
+    """audioRoutingGroup resources by lower-case id."""
+    content_sharing_sessions: dict[str, ContentSharingSession] = dataclasses.field(
+        default_factory=dict
+    )
+    """Sessions by lower-case id."""
+
     @property
     def path(self) -> str:
         return f"/communications/calls/{self.id}"
@@ -147,6 +158,19 @@ class Call:
     def is_service_hosted(self) -> bool:
         media_type = (self.media_config or {}).get("@odata.type")
         return media_type == "#microsoft.graph.serviceHostedMediaConfig"
+
+    @property
+    def is_group(self) -> bool:
+        """Whether this is a group call or meeting rather than a peer-to-peer call."""
+        return (
+            len(self.targets) >= 2
+            or self.meeting_info is not None
+            or self.chat_info is not None
+        )
+
+    def has_option(self, name: str) -> bool:
+        """Return whether the call's callOptions set the boolean `name` to true."""
+        return (self.call_options or {}).get(name) is True
 
     def cancel_timers(self) -> None:
         for timer in self.timers:

@@ -25,10 +25,17 @@ class EmulatorStats:
     notifications_failed: int = 0
     notifications_skipped: int = 0
     notification_retries: int = 0
+    faults_applied: collections.Counter[str] = dataclasses.field(
+        default_factory=collections.Counter
+    )
+    """Requests and notifications changed by a fault rule, by fault kind."""
+    requests_throttled: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         totals = dataclasses.asdict(self)
+        # asdict() would rebuild each Counter from its items, counting the pairs.
         totals["responses_by_status"] = {
             str(status): count for status, count in self.responses_by_status.items()
         }
+        totals["faults_applied"] = dict(self.faults_applied)
         return totals

@@ -173,6 +173,71 @@ def validate_log_device_quality(body: object) -> JsonObject:
     return request
 
 
+def validate_invite(body: object) -> tuple[str | None, list[JsonObject]]:
+    """Validate a participants invite and return its clientContext and invitees."""
+    request = _body_object(body)
+    client_context = _client_context(request)
+    participants = request.get("participants")
+    if participants is None:
+        raise _missing("participants")
+    _participant_list(
+        participants, "participants", max_items=_wire.MAX_INVITE_PARTICIPANTS
+    )
+    for index, invitee in enumerate(participants):
+        path = f"participants[{index}]"
+        for key in ("replacesCallId", "participantId"):
+            value = invitee.get(key)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise _invalid_value(f"{path}.{key}", "a non-empty string", value)
+        for key in ("hidden", "removeFromDefaultAudioRoutingGroup"):
+            value = invitee.get(key)
+            if value is not None and not isinstance(value, bool):
+                raise _invalid_value(f"{path}.{key}", "true or false", value)
+    return client_context, participants
+
+
+def validate_start_hold_music(body: object) -> str | None:
+    """Validate a startHoldMusic body and return its clientContext."""
+    request = _body_object(body)
+    client_context = _client_context(request)
+    prompt = request.get("customPrompt")
+    if prompt is not None:
+        _typed_object(
+            prompt, "customPrompt", frozenset({_wire.MEDIA_PROMPT}), required=True
+        )
+        assert isinstance(prompt, dict)
+        _media_info(prompt.get("mediaInfo"), "customPrompt.mediaInfo")
+    return client_context
+
+
+def validate_audio_routing_group(body: object, *, partial: bool) -> JsonObject:
+    """Validate the properties of an audioRoutingGroup in a POST or a PATCH.
+
+    A POST (`partial=False`) needs routingMode, sources and receivers; a PATCH
+    may send any of them. The counts per routing mode are checked by the caller,
+    on the group as it would be after the request.
+    """
+    group = _body_object(body)
+    group_id = group.get("id")
+    if group_id is not None and (not isinstance(group_id, str) or not group_id):
+        raise _invalid_value("id", "a non-empty string", group_id)
+    mode = group.get("routingMode")
+    if mode is None and not partial:
+        raise _missing("routingMode")
+    if mode is not None:
+        # unknownFutureValue is a marker for enum evolution that a client never
+        # sends as a real choice.
+        _enum(mode, "routingMode", _wire.ROUTING_MODES - {"unknownFutureValue"})
+    for key in ("sources", "receivers"):
+        ids = group.get(key)
+        if ids is None:
+            if not partial:
+                raise _missing(key)
+            continue
+        _string_list(ids, key)
+    return group
+
+
 def is_valid_tone(tone: object) -> bool:
     return isinstance(tone, str) and tone in _wire.TONES
 

@@ -39,6 +39,7 @@ RECORDING_STATUSES = frozenset(
     {"unknown", "notRecording", "recording", "failed", "unknownFutureValue"}
 )
 SCREEN_SHARING_ROLES = frozenset({"viewer", "sharer"})
+ROUTING_MODES = frozenset({"oneToOne", "multicast", "unknownFutureValue"})
 TONES = frozenset(
     [f"tone{digit}" for digit in range(10)]
     + ["star", "pound", "a", "b", "c", "d", "flash"]
@@ -52,6 +53,7 @@ RECORD_TIMER_RANGE = (1, 120)
 MAX_CREATE_TARGETS = 5
 MAX_REDIRECT_TARGETS = 25
 REDIRECT_TIMEOUT_RANGE = (15, 90)
+MAX_INVITE_PARTICIPANTS = 5
 
 
 def result_info(code: int, subcode: int, message: str) -> JsonObject:
@@ -64,6 +66,7 @@ def result_info(code: int, subcode: int, message: str) -> JsonObject:
 
 
 PROMPT_COMPLETED = (200, 0, "Action completed successfully.")
+ACTION_COMPLETED = PROMPT_COMPLETED
 RECORD_COMPLETED = (200, 8515, "Action completed, max record duration reached.")
 OPERATION_CANCELLED = (400, 8508, "Action failed, the operation was cancelled.")
 ENDED_BY_BOT = (200, 5001, "The conversation has ended.")
@@ -83,10 +86,23 @@ ANSWER_TIMED_OUT = (
     1106,
     "The call was not answered, rejected or redirected in the allotted time.",
 )
+# The reference gives no resultInfo for a failed invitation, so the emulator uses
+# the termination codes for an unanswered and an unreachable callee.
+INVITE_TIMED_OUT = (408, 10057, "The invited participant did not answer in time.")
+INVITE_UNREACHABLE = (480, 10076, "The invited participant could not be reached.")
+CALL_REPLACED = (
+    200,
+    5001,
+    "The conversation has ended: its participant joined the call that replaces it.",
+)
 
 
 class GraphError(Exception):
-    """A request that the emulator rejects with a Graph error body."""
+    """A request that the emulator rejects with a Graph error body.
+
+    `inner_error` contains properties added to the body's innerError, such as the
+    `code` and `status` strings of a 429.
+    """
 
     def __init__(
         self,
@@ -94,12 +110,14 @@ class GraphError(Exception):
         code: str,
         message: str,
         headers: dict[str, str] | None = None,
+        inner_error: JsonObject | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.inner_error = inner_error or {}
 
 
 def invalid_request(message: str) -> GraphError:
@@ -107,19 +125,35 @@ def invalid_request(message: str) -> GraphError:
 
 
 def graph_error_body(
-    code: str, message: str, request_id: str, client_request_id: str
+    code: str,
+    message: str,
+    request_id: str,
+    client_request_id: str,
+    inner_error: JsonObject | None = None,
 ) -> JsonObject:
     return {
         "error": {
             "code": code,
             "message": message,
             "innerError": {
+                **(inner_error or {}),
                 "date": utc_timestamp(),
                 "request-id": request_id,
                 "client-request-id": client_request_id,
             },
         }
     }
+
+
+def throttled_error(retry_after: str | None) -> GraphError:
+    """Build the 429 of the Graph throttling documentation, with its Retry-After."""
+    return GraphError(
+        429,
+        "TooManyRequests",
+        "Please retry again later.",
+        headers={"Retry-After": retry_after} if retry_after is not None else None,
+        inner_error={"code": "429", "status": "429", "message": "Please retry after"},
+    )
 
 
 def utc_timestamp() -> str:
@@ -135,7 +169,7 @@ def notification_envelope(entries: list[JsonObject]) -> JsonObject:
 def notification_entry(
     change_type: str,
     resource_url: str,
-    resource_data: JsonObject,
+    resource_data: JsonObject | list[JsonObject],
     callback_uri: str,
 ) -> JsonObject:
     """Build one commsNotification with the legacy `resource` path alongside."""
