@@ -27,6 +27,7 @@ from calls_async._demo_scenarios import (
     run_outbound_call,
 )
 from calls_async._errors import CallsError
+from calls_async._retry import DEFAULT_RETRY, RetryPolicy
 
 if TYPE_CHECKING:
     from calls_async.testing import Emulator
@@ -49,6 +50,7 @@ class DemoSettings:
     target_user_id: str = "a1b2c3d4-0000-4000-8000-00000000u001"
     prompt_uri: str | None = None
     timeout: float = 60.0
+    fault_rate: float = 0.0
 
 
 @attrs.define
@@ -185,12 +187,16 @@ async def _bot_stack(
 
     from calls_async.webhook import create_app
 
+    retry = DEFAULT_RETRY
+    if settings.fault_rate > 0:
+        retry = _inject_faults(emulator, settings.fault_rate)
     async with emulator.credential() as credential:
         client = CallsClient(
             credential,
             callback_uri="http://127.0.0.1:1/calls",
             base_url=emulator.base_url,
             operation_timeout=settings.timeout,
+            retry=retry,
         )
         async with client:
             app = create_app(
@@ -208,6 +214,23 @@ async def _bot_stack(
                 yield _Stack(client, EMULATOR_PROMPT, emulator)
             finally:
                 await runner.cleanup()
+
+
+def _inject_faults(emulator: Emulator, rate: float) -> RetryPolicy:
+    """Throttle half of ``rate`` of the requests and reset the other half.
+
+    The resets happen before the emulator processes the request, so resending a POST
+    after one cannot duplicate an action; that is what lets this run opt in to
+    ``retry_after_send``. Against Graph a reset POST may have been processed, and
+    the default policy does not resend it.
+    """
+    emulator.faults.add(
+        "status", status=429, retry_after=0.05, probability=rate / 2, seed=1
+    )
+    emulator.faults.add("reset", processed=False, probability=rate / 2, seed=2)
+    return RetryPolicy(
+        attempts=8, base_delay=0.05, max_delay=0.5, deadline=30, retry_after_send=True
+    )
 
 
 @contextlib.asynccontextmanager
@@ -323,6 +346,12 @@ async def run_demo(
     for option, value in counts.items():
         if value < 0:
             raise ValueError(f"{option} is {value}; give 0 or more")
+    if not 0 <= settings.fault_rate < 1:
+        raise ValueError(
+            f"--faults is {settings.fault_rate}; give a fraction from 0 to below 1"
+        )
+    if settings.fault_rate and settings.base_url:
+        raise ValueError("--faults injects faults into the emulator; drop --base-url")
     if not any(counts.values()):
         raise ValueError("--calls, --groups and --inbound are all 0; give one call")
     stack = (

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -233,23 +233,40 @@ class HttpTransport:
         )
         limit = self._timeout if timeout is USE_CLIENT_DEFAULT else timeout
         policy = self.retry if retry is USE_CLIENT_DEFAULT else retry
+
+        def attempt() -> Awaitable[Response]:
+            return self._send_authorized(session, method, path, data, limit, request_id)
+
+        return await self._retrying(
+            policy, method, path, request_id, attempt, refresh_token=True
+        )
+
+    async def _retrying(
+        self,
+        policy: RetryPolicy,
+        method: str,
+        where: str,
+        request_id: str,
+        attempt_once: Callable[[], Awaitable[Response]],
+        *,
+        refresh_token: bool,
+    ) -> Response:
+        """Run ``attempt_once`` until it succeeds or the policy gives up."""
         started = time.monotonic()
         attempt = 1
         refreshed = False
         while True:
             try:
-                return await self._send_authorized(
-                    session, method, path, data, limit, request_id
-                )
+                return await attempt_once()
             except UnauthorizedError as err:
-                if refreshed or not _token_rejected(err):
+                if not refresh_token or refreshed or not _token_rejected(err):
                     raise
                 refreshed = True
                 _log.warning(
                     "%s %s -> 401, getting a new token and sending once more "
                     "(request-id %s, client-request-id %s)",
                     method,
-                    path,
+                    where,
                     err.request_id,
                     request_id,
                 )
@@ -261,7 +278,7 @@ class HttpTransport:
                     "%s %s failed (%s), retry %d of %d in %.2f s "
                     "(request-id %s, client-request-id %s)",
                     method,
-                    path,
+                    where,
                     _describe_failure(err),
                     attempt,
                     policy.attempts - 1,
@@ -400,6 +417,26 @@ class HttpTransport:
         session = self._get_session()
         request_id = str(uuid.uuid4())
         limit = self._timeout if timeout is USE_CLIENT_DEFAULT else timeout
+
+        def attempt() -> Awaitable[Response]:
+            return self._fetch_following_redirects(
+                session, url, access_token, limit, request_id
+            )
+
+        where = _without_query(url)
+        response = await self._retrying(
+            self.retry, "GET", where, request_id, attempt, refresh_token=False
+        )
+        return response.body
+
+    async def _fetch_following_redirects(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        access_token: str,
+        timeout: float | None,
+        request_id: str,
+    ) -> Response:
         origin = _origin(url)
         for _ in range(_MAX_REDIRECTS + 1):
             headers = {"client-request-id": request_id, "User-Agent": self._user_agent}
@@ -407,16 +444,16 @@ class HttpTransport:
                 headers["Authorization"] = "Bearer " + access_token
             async with self._request_slot("GET", url, request_id):
                 response = await self._send_once(
-                    session, "GET", url, headers, None, limit, request_id
+                    session, "GET", url, headers, None, timeout, request_id
                 )
             location = response.headers.get("Location")
             if response.status in _REDIRECT_STATUSES and location:
                 url = check_url(urljoin(url, location), name="recording redirect")
                 continue
-            if response.status >= 300:
-                raise _status_error("GET", _without_query(url), response)
-            return response.body
-        raise _status_error("GET", _without_query(url), response)
+            break
+        if response.status >= 300:
+            raise _status_error("GET", _without_query(url), response)
+        return response
 
 
 _MAX_REDIRECTS = 5
