@@ -324,7 +324,11 @@ class Call:
             raise self.termination_error()
         if current is None:
             return None
-        if str(self.state).lower() == str(state).lower() or current > target:
+        wanted = str(state).lower()
+        exact = str(self.state).lower() == wanted
+        # Any in-call state (hold, transferring...) means established was reached.
+        in_call = wanted == "established" and current == target
+        if exact or in_call or current > target:
             assert self.state is not None
             return self.state
         return None

@@ -341,6 +341,14 @@ async def test_resource_url_forms_and_case(bot: Bot) -> None:
     assert call.result_info.subcode == 5001
 
 
+async def test_resource_data_as_array(bot: Bot) -> None:
+    call = await _established(bot)
+    entry = _call_entry(call.id, state="hold")
+    entry["resourceData"] = [entry["resourceData"]]
+    assert await bot.post(_envelope(entry)) == 202
+    await _eventually(lambda: call.state == CallState.HOLD)
+
+
 async def test_batch_for_several_calls(bot: Bot) -> None:
     first = await _established(bot)
     second = await _established(bot)
@@ -477,3 +485,13 @@ async def test_disconnect_does_not_cancel_processing(bot: Bot) -> None:
 
 def _request_bodies(bot: Bot, suffix: str) -> list[Any]:
     return [r.body for r in bot.emulator.requests if r.path.endswith(suffix)]
+
+
+async def test_wait_for_established_accepts_hold(bot: Bot) -> None:
+    call = await _established(bot)
+    assert await bot.post(_envelope(_call_entry(call.id, state="hold"))) == 202
+    await _eventually(lambda: call.state == CallState.HOLD)
+    reached = await call.wait_for_state(CallState.ESTABLISHED, timeout=1)
+    assert reached == CallState.HOLD
+    with pytest.raises(TimeoutError):
+        await call.wait_for_state(CallState.TRANSFERRING, timeout=0.1)
