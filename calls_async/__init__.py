@@ -6,6 +6,7 @@ Start with :class:`CallsClient`; models and enums are re-exported here and live 
 
 from __future__ import annotations
 
+from calls_async._bulk import BulkResult, run_bulk
 from calls_async._calls import Call, CallCollection
 from calls_async._client import DEFAULT_OPERATION_TIMEOUT, GRAPH_BASE_URL, CallsClient
 from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault
@@ -60,6 +61,7 @@ __all__ = [
     "USE_CLIENT_DEFAULT",
     "AuthenticationError",
     "BadRequestError",
+    "BulkResult",
     "Call",
     "CallCollection",
     "CallEnded",
@@ -99,5 +101,6 @@ __all__ = [
     "UnknownNotification",
     "UseClientDefault",
     "__version__",
+    "run_bulk",
     *_models_all,
 ]

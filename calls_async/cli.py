@@ -78,6 +78,16 @@ def _parser() -> argparse.ArgumentParser:
         help="outgoing calls driven at once (default 20)",
     )
     demo.add_argument(
+        "--faults",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help=(
+            "fraction of requests the emulator throttles (429) or resets, such as "
+            "0.1 (default 0: none)"
+        ),
+    )
+    demo.add_argument(
         "--groups",
         type=int,
         default=3,
@@ -132,6 +142,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     settings = DemoSettings(
         calls=args.calls,
         groups=args.groups,
+        fault_rate=args.faults,
         inbound=args.inbound,
         base_url=args.base_url,
         callback_uri=args.callback_uri,
@@ -206,7 +217,7 @@ class _UsageError(Exception):
 
 @attrs.frozen
 class _Done:
-    """What an action returned for one call: the JSON result and a short text."""
+    """The outcome of an action on one call: its JSON result and a short text."""
 
     result: Any
     text: str
@@ -247,6 +258,7 @@ def _bulk_options() -> argparse.ArgumentParser:
             "line from standard input"
         ),
     )
+
     common.add_argument(
         "--concurrency",
         type=_positive_int,
@@ -254,6 +266,7 @@ def _bulk_options() -> argparse.ArgumentParser:
         metavar="N",
         help="calls acted on at once (default 10)",
     )
+
     common.add_argument(
         "--json",
         action="store_true",
@@ -262,12 +275,14 @@ def _bulk_options() -> argparse.ArgumentParser:
             "or error"
         ),
     )
+
     common.add_argument(
         "-q",
         "--quiet",
         action="store_true",
         help="write no progress and no summary to standard error",
     )
+
     common.add_argument(
         "--timeout",
         type=_positive_float,
@@ -275,6 +290,7 @@ def _bulk_options() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time limit of each request in seconds (default 30)",
     )
+
     service = common.add_argument_group("service and credentials")
     service.add_argument(
         "--base-url",
@@ -284,6 +300,7 @@ def _bulk_options() -> argparse.ArgumentParser:
             "http://127.0.0.1:PORT/v1.0"
         ),
     )
+
     service.add_argument(
         "--token-url",
         help=(
@@ -292,6 +309,7 @@ def _bulk_options() -> argparse.ArgumentParser:
             "reads AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
         ),
     )
+
     service.add_argument(
         "--client-id",
         help=(
@@ -299,6 +317,7 @@ def _bulk_options() -> argparse.ArgumentParser:
             "default app id)"
         ),
     )
+
     service.add_argument(
         "--client-secret",
         help=(
