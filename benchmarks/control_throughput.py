@@ -1,14 +1,15 @@
-"""Control throughput: calls_async against raw aiohttp on the same emulator.
+"""Control throughput and client CPU: calls_async against raw aiohttp on one emulator.
 
 The emulator runs in its own process on loopback. For each client, N calls are
-created first (not timed); then every call sends cancelMediaProcessing,
+created first (not timed). Then every call sends cancelMediaProcessing,
 updateRecordingStatus, unmute and DELETE one after another, all N calls at once, and
 the timed part is that burst of 4 x N requests. The two clients take turns for
-``--rounds`` rounds and the best round of each is reported, so a slow moment of the
-machine does not decide the ratio. CPU is the client process's user+system time over
-the burst, divided by its requests.
+``--rounds`` rounds, and which one goes first alternates, so a slow moment of the
+machine hits both. CPU is the client process's user+system time over the burst,
+divided by its requests. After calls_async's burst the script records how many
+calls and pending operations the client still holds.
 
-    python benchmarks/control_throughput.py --calls 300
+    python -m benchmarks.control_throughput --calls 100 300 1000
 """
 
 from __future__ import annotations
@@ -16,92 +17,50 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
-import sys
-import time
+import statistics
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import aiohttp
 
+from benchmarks._common import (
+    CONNECTION_LIMIT,
+    OFF_HOST_CALLBACK,
+    EmulatorEndpoints,
+    Stopwatch,
+    Timed,
+    create_call_body,
+    emit,
+    fetch_token,
+    gather_bounded,
+    running_emulator,
+    spread,
+    target,
+)
 from calls_async import (
+    Call,
     CallsClient,
-    Identity,
-    IdentitySet,
-    InvitationParticipantInfo,
     RecordingStatus,
     ServiceHostedMediaConfig,
 )
-from calls_async.testing import (
-    DEFAULT_APP_ID,
-    DEFAULT_CLIENT_SECRET,
-    EmulatorCredential,
-)
 
-# Notifications go only to loopback callbacks, so this one keeps the emulator from
-# posting them: the benchmark measures request handling, not the notification sender.
-CALLBACK_URI = "https://bot.example.com/callback"
-USER_ID = "a1b2c3d4-0000-4000-8000-00000000u001"
-CONNECTION_LIMIT = 100
+# Seconds between creating the calls and the burst, so the emulator has moved every
+# call to established before the timed part.
+SETTLE_SECONDS = 0.3
 
 
-@dataclass
-class Emulator:
-    process: subprocess.Popen[str]
-    base_url: str
-    token_url: str
+async def raw_aiohttp_round(
+    emulator: EmulatorEndpoints,
+    calls: int,
+    around_burst: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> Timed:
+    """Run the workload with aiohttp and hand-written JSON.
 
-
-def start_emulator() -> Emulator:
-    """Start ``calls-async emulator`` on a free loopback port and read its URLs."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "calls_async", "emulator", "--port", "0", "--urls-json"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.kill()
-        raise RuntimeError("the emulator process exited before printing its URLs")
-    urls = json.loads(line)
-    return Emulator(process, urls["base_url"], urls["token_url"])
-
-
-def _credential(emulator: Emulator) -> EmulatorCredential:
-    return EmulatorCredential(emulator.token_url, DEFAULT_APP_ID, DEFAULT_CLIENT_SECRET)
-
-
-@dataclass
-class Round:
-    requests: int
-    seconds: float
-    cpu_seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
-
-    @property
-    def cpu_per_request_us(self) -> float:
-        return self.cpu_seconds / self.requests * 1e6
-
-
-async def _timed(requests: int, burst: Callable[[], Awaitable[None]]) -> Round:
-    cpu_started = time.process_time()
-    started = time.perf_counter()
-    await burst()
-    seconds = time.perf_counter() - started
-    return Round(requests, seconds, time.process_time() - cpu_started)
-
-
-async def raw_aiohttp_round(emulator: Emulator, calls: int) -> Round:
-    """The same workload with aiohttp and hand-written JSON."""
-    async with _credential(emulator) as credential:
-        token = (
-            await credential.get_token("https://graph.microsoft.com/.default")
-        ).token
+    ``around_burst`` is entered for the timed part only, as a profiler is.
+    """
+    token = await fetch_token(emulator)
     connector = aiohttp.TCPConnector(limit=CONNECTION_LIMIT)
     async with aiohttp.ClientSession(connector=connector) as session:
         base = emulator.base_url + "/communications/calls"
@@ -113,24 +72,15 @@ async def raw_aiohttp_round(emulator: Emulator, calls: int) -> Round:
                 "Content-Type": "application/json",
             }
 
-        create_body = json.dumps(
-            {
-                "callbackUri": CALLBACK_URI,
-                "requestedModalities": ["audio"],
-                "mediaConfig": {
-                    "@odata.type": "#microsoft.graph.serviceHostedMediaConfig"
-                },
-                "targets": [{"identity": {"user": {"id": USER_ID}}}],
-            }
-        ).encode()
+        create_body = create_call_body()
 
         async def create() -> str:
             async with session.post(base, data=create_body, headers=headers()) as r:
                 assert r.status == 201, r.status
                 return str((await r.json())["id"])
 
-        ids = await asyncio.gather(*(create() for _ in range(calls)))
-        await asyncio.sleep(0.3)
+        ids = await gather_bounded(create() for _ in range(calls))
+        await asyncio.sleep(SETTLE_SECONDS)
 
         async def post(call_id: str, action: str, body: dict[str, str]) -> None:
             url = f"{base}/{call_id}/{action}"
@@ -153,92 +103,137 @@ async def raw_aiohttp_round(emulator: Emulator, calls: int) -> Round:
                 assert r.status == 204, r.status
                 await r.read()
 
-        async def burst() -> None:
+        with around_burst():
+            watch = Stopwatch()
             await asyncio.gather(*(control(i) for i in ids))
+            return watch.stop(4 * calls)
 
-        return await _timed(4 * calls, burst)
+
+def retained_after_hang_up(client: CallsClient) -> dict[str, int]:
+    """Return what the client still tracks once every call has been hung up.
+
+    The registry's dictionaries are private; reading their sizes here checks that
+    ended calls release their operations, which ``len(client.operations)`` alone
+    would not show.
+    """
+    registry = client.operations
+    return {
+        "live_calls": len(client.calls),
+        "pending_operations": len(registry),
+        "registry_by_id": len(registry._by_id),
+        "registry_by_context": len(registry._by_context),
+        "registry_pollers": len(registry._pollers),
+        # Ended calls stay here for calls.recent_ttl seconds (60 by default), so
+        # that late notifications find them.
+        "recently_ended_calls": len(client.calls._recent),
+    }
 
 
-async def calls_async_round(emulator: Emulator, calls: int) -> Round:
-    """The workload through the public calls_async API."""
-    async with _credential(emulator) as credential:
+async def calls_async_round(
+    emulator: EmulatorEndpoints,
+    calls: int,
+    around_burst: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> tuple[Timed, dict[str, int]]:
+    """Run the workload through the public calls_async API.
+
+    ``around_burst`` is entered for the timed part only, as a profiler is.
+    """
+    async with emulator.credential() as credential:
         client = CallsClient(
             credential,
-            callback_uri=CALLBACK_URI,
+            callback_uri=OFF_HOST_CALLBACK,
             base_url=emulator.base_url,
             connection_limit=CONNECTION_LIMIT,
         )
         async with client:
-            target = InvitationParticipantInfo(
-                identity=IdentitySet(user=Identity(id=USER_ID))
-            )
             media = ServiceHostedMediaConfig()
-            handles = await asyncio.gather(
-                *(
-                    client.calls.create(targets=[target], media_config=media)
-                    for _ in range(calls)
-                )
+            handles = await gather_bounded(
+                client.calls.create(targets=[target()], media_config=media)
+                for _ in range(calls)
             )
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(SETTLE_SECONDS)
 
-            async def control(call: object) -> None:
-                from calls_async import Call
-
-                assert isinstance(call, Call)
+            async def control(call: Call) -> None:
                 await call.cancel_media_processing()
                 await call.update_recording_status(RecordingStatus.RECORDING)
                 await call.unmute()
                 await call.hang_up()
 
-            async def burst() -> None:
+            with around_burst():
+                watch = Stopwatch()
                 await asyncio.gather(*(control(c) for c in handles))
+                timed = watch.stop(4 * calls)
+            return timed, retained_after_hang_up(client)
 
-            return await _timed(4 * calls, burst)
+
+def measure(emulator: EmulatorEndpoints, calls: int, rounds: int) -> dict[str, Any]:
+    """Run both clients ``rounds`` times at ``calls`` calls and summarize."""
+    raw: list[Timed] = []
+    lib: list[Timed] = []
+    retained: dict[str, int] = {}
+    for index in range(rounds):
+        if index % 2 == 0:
+            raw.append(asyncio.run(raw_aiohttp_round(emulator, calls)))
+        timed, retained = asyncio.run(calls_async_round(emulator, calls))
+        lib.append(timed)
+        if index % 2 == 1:
+            raw.append(asyncio.run(raw_aiohttp_round(emulator, calls)))
+    raw_rate = [r.rate for r in raw]
+    lib_rate = [r.rate for r in lib]
+    raw_cpu = [r.cpu_per_request_us for r in raw]
+    lib_cpu = [r.cpu_per_request_us for r in lib]
+    return {
+        "benchmark": "control",
+        "calls": calls,
+        "rounds": rounds,
+        "raw_aiohttp_rps": spread(raw_rate),
+        "calls_async_rps": spread(lib_rate),
+        "throughput_ratio_best": max(lib_rate) / max(raw_rate),
+        "throughput_ratio_median": statistics.median(lib_rate)
+        / statistics.median(raw_rate),
+        "raw_aiohttp_cpu_us": spread(raw_cpu),
+        "calls_async_cpu_us": spread(lib_cpu),
+        "cpu_ratio_median": statistics.median(lib_cpu) / statistics.median(raw_cpu),
+        "cpu_ratio_best": min(lib_cpu) / min(raw_cpu),
+        "retained_after_hang_up": retained,
+    }
+
+
+def describe(result: dict[str, Any]) -> str:
+    raw = result["raw_aiohttp_rps"]
+    lib = result["calls_async_rps"]
+    return (
+        f"{result['calls']:>6} calls"
+        f"  raw aiohttp {raw['max']:>6.0f} req/s (median {raw['median']:.0f})"
+        f"  calls_async {lib['max']:>6.0f} req/s (median {lib['median']:.0f})"
+        f"  ratio {result['throughput_ratio_best']:.2f}"
+        f"  CPU/request {result['raw_aiohttp_cpu_us']['median']:.0f} us vs"
+        f" {result['calls_async_cpu_us']['median']:.0f} us"
+        f" (ratio {result['cpu_ratio_median']:.2f})"
+        f"  retained after hang-up {result['retained_after_hang_up']}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, nargs="+", default=[300])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--calls",
+        type=int,
+        nargs="+",
+        default=[300],
+        help="calls driven at once; one measurement per value (default 300)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds per client (default 5)"
+    )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON line per size"
     )
     args = parser.parse_args()
-    emulator = start_emulator()
-    try:
+    with running_emulator() as emulator:
         for calls in args.calls:
-            raw: list[Round] = []
-            lib: list[Round] = []
-            for _ in range(args.rounds):
-                raw.append(asyncio.run(raw_aiohttp_round(emulator, calls)))
-                lib.append(asyncio.run(calls_async_round(emulator, calls)))
-            best_raw = max(raw, key=lambda r: r.rate)
-            best_lib = max(lib, key=lambda r: r.rate)
-            cpu_raw = min(r.cpu_per_request_us for r in raw)
-            cpu_lib = min(r.cpu_per_request_us for r in lib)
-            result = {
-                "calls": calls,
-                "raw_aiohttp_rps": round(best_raw.rate),
-                "calls_async_rps": round(best_lib.rate),
-                "throughput_ratio": round(best_lib.rate / best_raw.rate, 3),
-                "raw_aiohttp_cpu_us_per_request": round(cpu_raw, 1),
-                "calls_async_cpu_us_per_request": round(cpu_lib, 1),
-                "cpu_ratio": round(cpu_lib / cpu_raw, 3),
-            }
-            if args.json:
-                print(json.dumps(result))
-            else:
-                print(
-                    f"{calls:>6} calls"
-                    f"  raw aiohttp {result['raw_aiohttp_rps']:>6} req/s"
-                    f"  calls_async {result['calls_async_rps']:>6} req/s"
-                    f"  ratio {result['throughput_ratio']:.2f}"
-                    f"  CPU/request {cpu_raw:.0f} us vs {cpu_lib:.0f} us"
-                    f" (ratio {result['cpu_ratio']:.2f})"
-                )
-    finally:
-        emulator.process.terminate()
-        emulator.process.wait(timeout=10)
+            result = measure(emulator, calls, args.rounds)
+            emit(result, args.json, describe(result))
 
 
 if __name__ == "__main__":
