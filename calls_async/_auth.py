@@ -81,6 +81,10 @@ class TokenCache:
     def _is_fresh(self) -> bool:
         return self._token is not None and time.time() < self._refresh_at
 
+    def cached(self) -> str | None:
+        """Return the cached token if it is outside the refresh window, else None."""
+        return self._token if self._is_fresh() else None
+
     async def get(self) -> str:
         """Return a valid access token, asking the credential only when needed."""
         if self._is_fresh():

@@ -14,13 +14,12 @@ for an error status.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -174,6 +173,7 @@ class HttpTransport:
         self._pool_timeout = pool_timeout
         self._connect_timeout = connect_timeout
         self._slots: asyncio.Semaphore | None = None
+        self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self.retry = retry
         self._user_agent = user_agent or f"calls-async/{__version__}"
         self._closed = False
@@ -234,11 +234,28 @@ class HttpTransport:
         limit = self._timeout if timeout is USE_CLIENT_DEFAULT else timeout
         policy = self.retry if retry is USE_CLIENT_DEFAULT else retry
 
+        started = time.monotonic()
+        try:
+            # The first attempt runs here rather than in _retrying, which keeps the
+            # coroutine chain of the common case short.
+            return await self._send_authorized(
+                session, method, path, data, limit, request_id
+            )
+        except (HTTPStatusError, TransportError) as err:
+            first_error: HTTPStatusError | TransportError = err
+
         def attempt() -> Awaitable[Response]:
             return self._send_authorized(session, method, path, data, limit, request_id)
 
         return await self._retrying(
-            policy, method, path, request_id, attempt, refresh_token=True
+            policy,
+            method,
+            path,
+            request_id,
+            attempt,
+            refresh_token=True,
+            first_error=first_error,
+            started=started,
         )
 
     async def _retrying(
@@ -250,44 +267,58 @@ class HttpTransport:
         attempt_once: Callable[[], Awaitable[Response]],
         *,
         refresh_token: bool,
+        first_error: HTTPStatusError | TransportError | None = None,
+        started: float | None = None,
     ) -> Response:
-        """Run ``attempt_once`` until it succeeds or the policy gives up."""
-        started = time.monotonic()
+        """Run ``attempt_once`` until it succeeds or the policy gives up.
+
+        ``first_error`` is the failure of an attempt the caller already made.
+        """
+        started = time.monotonic() if started is None else started
         attempt = 1
         refreshed = False
+        error = first_error
         while True:
-            try:
-                return await attempt_once()
-            except UnauthorizedError as err:
-                if not refresh_token or refreshed or not _token_rejected(err):
-                    raise
+            if error is None:
+                try:
+                    return await attempt_once()
+                except (HTTPStatusError, TransportError) as err:
+                    error = err
+            if (
+                refresh_token
+                and not refreshed
+                and isinstance(error, UnauthorizedError)
+                and _token_rejected(error)
+            ):
                 refreshed = True
                 _log.warning(
                     "%s %s -> 401, getting a new token and sending once more "
                     "(request-id %s, client-request-id %s)",
                     method,
                     where,
-                    err.request_id,
+                    error.request_id,
                     request_id,
                 )
-            except (HTTPStatusError, TransportError) as err:
-                delay = self._retry_delay(policy, method, err, attempt, started)
-                if delay is None:
-                    raise
-                _log.warning(
-                    "%s %s failed (%s), retry %d of %d in %.2f s "
-                    "(request-id %s, client-request-id %s)",
-                    method,
-                    where,
-                    _describe_failure(err),
-                    attempt,
-                    policy.attempts - 1,
-                    delay,
-                    getattr(err, "request_id", None),
-                    request_id,
-                )
-                await asyncio.sleep(delay)
-                attempt += 1
+                error = None
+                continue
+            delay = self._retry_delay(policy, method, error, attempt, started)
+            if delay is None:
+                raise error
+            _log.warning(
+                "%s %s failed (%s), retry %d of %d in %.2f s "
+                "(request-id %s, client-request-id %s)",
+                method,
+                where,
+                _describe_failure(error),
+                attempt,
+                policy.attempts - 1,
+                delay,
+                getattr(error, "request_id", None),
+                request_id,
+            )
+            await asyncio.sleep(delay)
+            attempt += 1
+            error = None
 
     @staticmethod
     def _retry_delay(
@@ -314,7 +345,7 @@ class HttpTransport:
         timeout: float | None,
         client_request_id: str,
     ) -> Response:
-        token = await self._tokens.get()
+        token = self._tokens.cached() or await self._tokens.get()
         headers = {
             "Authorization": "Bearer " + token,
             "client-request-id": client_request_id,
@@ -324,10 +355,13 @@ class HttpTransport:
             headers["Content-Type"] = "application/json"
         url = self.base_url + path
         started = time.monotonic()
-        async with self._request_slot(method, url, client_request_id):
+        slots = await self._take_slot(method, url, client_request_id)
+        try:
             response = await self._send_once(
                 session, method, url, headers, data, timeout, client_request_id
             )
+        finally:
+            slots.release()
         self.requests_sent += 1
         if _log.isEnabledFor(logging.INFO):
             _log.info(
@@ -345,16 +379,23 @@ class HttpTransport:
             raise _status_error(method, url, response)
         return response
 
-    @contextlib.asynccontextmanager
-    async def _request_slot(
+    async def _take_slot(
         self, method: str, url: str, client_request_id: str
-    ) -> AsyncIterator[None]:
-        """Hold one of ``connection_limit`` slots, waiting at most ``pool_timeout``."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._connection_limit)
+    ) -> asyncio.Semaphore:
+        """Take one of ``connection_limit`` request slots and return the semaphore.
+
+        The caller releases it. Waiting is bounded by ``pool_timeout``; the timer is
+        set only when no slot is free, which is rare and keeps the common case cheap.
+        """
+        slots = self._slots
+        if slots is None:
+            slots = self._slots = asyncio.Semaphore(self._connection_limit)
+        if not slots.locked():
+            await slots.acquire()
+            return slots
         try:
             async with asyncio.timeout(self._pool_timeout):
-                await self._slots.acquire()
+                await slots.acquire()
         except TimeoutError:
             where = _without_query(url)
             raise PoolTimeout(
@@ -365,10 +406,7 @@ class HttpTransport:
                 url=where,
                 client_request_id=client_request_id,
             ) from None
-        try:
-            yield
-        finally:
-            self._slots.release()
+        return slots
 
     async def _send_once(
         self,
@@ -380,9 +418,12 @@ class HttpTransport:
         timeout: float | None,
         client_request_id: str,
     ) -> Response:
-        client_timeout = aiohttp.ClientTimeout(
-            total=timeout, sock_connect=self._connect_timeout
-        )
+        client_timeout = self._client_timeouts.get(timeout)
+        if client_timeout is None:
+            client_timeout = aiohttp.ClientTimeout(
+                total=timeout, sock_connect=self._connect_timeout
+            )
+            self._client_timeouts[timeout] = client_timeout
         try:
             async with session.request(
                 method,
@@ -442,10 +483,13 @@ class HttpTransport:
             headers = {"client-request-id": request_id, "User-Agent": self._user_agent}
             if _origin(url) == origin:
                 headers["Authorization"] = "Bearer " + access_token
-            async with self._request_slot("GET", url, request_id):
+            slots = await self._take_slot("GET", url, request_id)
+            try:
                 response = await self._send_once(
                     session, "GET", url, headers, None, timeout, request_id
                 )
+            finally:
+                slots.release()
             location = response.headers.get("Location")
             if response.status in _REDIRECT_STATUSES and location:
                 url = check_url(urljoin(url, location), name="recording redirect")

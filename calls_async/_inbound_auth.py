@@ -36,6 +36,7 @@ validations that need keys share a single fetch.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import time
@@ -138,6 +139,10 @@ class _RejectionLog:
             )
 
 
+_VERIFIED_CACHE_SIZE = 1024
+"""Verified tokens remembered, so a repeated token is not checked again."""
+
+
 class NotificationTokenValidator:
     """Validates the bearer tokens on notifications from the calling platform.
 
@@ -201,6 +206,9 @@ class NotificationTokenValidator:
         self._lock: asyncio.Lock | None = None
         self._rejection_log = _RejectionLog(_REJECTION_LOG_LIMIT, _REJECTION_LOG_WINDOW)
         self._closed = False
+        self._verified: collections.OrderedDict[str, NotificationClaims] = (
+            collections.OrderedDict()
+        )
 
     def __repr__(self) -> str:
         return (
@@ -247,10 +255,19 @@ class NotificationTokenValidator:
 
     async def _validate(self, authorization: str | None) -> NotificationClaims:
         token = _bearer_token(authorization)
+        verified = self._verified.get(token)
+        if verified is not None and time.time() < verified.expires_at + self._leeway:
+            # The service signs one token and sends it with many notifications;
+            # checking the signature again would give the same answer until exp.
+            return verified
         key_id = _unverified_key_id(token)
         keys = await self._signing_keys(key_id)
         payload = self._decode(token, keys)
-        return self._claims_from(payload)
+        claims = self._claims_from(payload)
+        self._verified[token] = claims
+        if len(self._verified) > _VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
 
     async def _signing_keys(self, key_id: str | None) -> Sequence[jwt.PyJWK]:
         """Return the cached keys that may have signed a token with ``key_id``."""

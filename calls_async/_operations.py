@@ -295,7 +295,10 @@ class OperationRegistry:
         self._by_id: dict[tuple[str, str], Operation[Any]] = {}
         self._by_context: dict[tuple[str, str], Operation[Any]] = {}
         self._by_call: dict[str, set[Operation[Any]]] = {}
-        self._pollers: dict[Operation[Any], asyncio.Task[None]] = {}
+        # A timer while the grace period runs, then the polling task.
+        self._pollers: dict[
+            Operation[Any], asyncio.Task[None] | asyncio.TimerHandle
+        ] = {}
         # Reports of operations not yet tracked: their POST has not returned yet.
         self._held: dict[str, list[tuple[float, CommsOperation]]] = {}
         self.completed_by: dict[str, int] = {
@@ -441,12 +444,24 @@ class OperationRegistry:
         policy = self.effective_polling()
         if not policy.enabled:
             return
-        task = asyncio.get_running_loop().create_task(self._poll(op, policy))
-        self._pollers[op] = task
+        loop = asyncio.get_running_loop()
+        if policy.grace > 0:
+            # A timer costs far less than a sleeping task per awaited handle.
+            self._pollers[op] = loop.call_later(
+                policy.grace, self._begin_polling, op, policy
+            )
+        else:
+            self._pollers[op] = loop.create_task(self._poll(op, policy))
+
+    def _begin_polling(self, op: Operation[Any], policy: PollingPolicy) -> None:
+        if op.done() or op not in self._pollers:
+            return
+        self._pollers[op] = asyncio.get_running_loop().create_task(
+            self._poll(op, policy)
+        )
 
     async def _poll(self, op: Operation[Any], policy: PollingPolicy) -> None:
         delay = policy.initial_delay
-        await asyncio.sleep(policy.grace)
         while not op.done():
             assert op.id is not None
             try:
@@ -478,9 +493,10 @@ class OperationRegistry:
 
     async def aclose(self) -> None:
         """Stop every poller and wait until they have ended."""
-        tasks = list(self._pollers.values())
+        pollers = list(self._pollers.values())
         self._pollers.clear()
-        for task in tasks:
-            task.cancel()
+        for poller in pollers:
+            poller.cancel()
+        tasks = [p for p in pollers if isinstance(p, asyncio.Task)]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -746,13 +746,15 @@ async def test_stale_cache_refetched(
         openid_configuration_url=key_server.openid_configuration_url,
         refresh_interval=0.3,
     )
-    token = key_a.sign(standard_claims())
 
-    await token_validator.validate(bearer(token))
-    await token_validator.validate(bearer(token))
+    def fresh_token() -> str:
+        return key_a.sign(standard_claims(jti=str(uuid.uuid4())))
+
+    await token_validator.validate(bearer(fresh_token()))
+    await token_validator.validate(bearer(fresh_token()))
     assert key_server.jwks_requests == 1
     await asyncio.sleep(0.4)
-    await token_validator.validate(bearer(token))
+    await token_validator.validate(bearer(fresh_token()))
 
     assert key_server.jwks_requests == 2
     await token_validator.aclose()
@@ -823,12 +825,12 @@ async def test_failed_refresh_keeps_keys_until_retry(
         openid_configuration_url=key_server.openid_configuration_url,
         refresh_interval=0.3,
     )
-    token = key_a.sign(standard_claims())
-    await token_validator.validate(bearer(token))
+    await token_validator.validate(bearer(key_a.sign(standard_claims())))
     key_server.jwks_status = 500
     await asyncio.sleep(0.4)
 
     for _ in range(5):
+        token = key_a.sign(standard_claims(jti=str(uuid.uuid4())))
         claims = await token_validator.validate(bearer(token))
         assert claims.tenant_id == TENANT_ID
 
@@ -1006,3 +1008,17 @@ def test_invalid_arguments_raise(arguments: dict[str, Any], message: str) -> Non
 
     with pytest.raises(ValueError, match=message):
         NotificationTokenValidator(session=aiohttp.ClientSession, **settings)
+
+
+async def test_verified_token_is_cached_until_expiry(
+    key_server: KeyServer, own_validator: NotificationTokenValidator, key_a: SigningKey
+) -> None:
+    token = key_a.sign(standard_claims())
+    first = await own_validator.validate(bearer(token))
+    key_server.jwks_status = 500
+    second = await own_validator.validate(bearer(token))
+    assert second is first
+
+    expired = key_a.sign(standard_claims(exp=int(time.time()) - 3600))
+    reason = await rejection_reason(own_validator, bearer(expired))
+    assert reason == "expired"
