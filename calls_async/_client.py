@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -21,10 +23,16 @@ from calls_async._http import (
     HttpTransport,
     check_url,
 )
-from calls_async._notifications import IncomingCallHandler, NotificationDispatcher
+from calls_async._notifications import (
+    CallTakenOverHandler,
+    IncomingCallHandler,
+    NotificationDispatcher,
+    NotificationEntry,
+)
 from calls_async._operations import Operation, OperationRegistry, PollingPolicy
 from calls_async._retry import DEFAULT_RETRY, RetryPolicy
-from calls_async.models import CommsOperation
+from calls_async.bus import InProcessBus, NotificationBus
+from calls_async.models import CallProperties, CommsOperation
 
 __all__ = ["DEFAULT_OPERATION_TIMEOUT", "GRAPH_BASE_URL", "CallsClient"]
 
@@ -69,6 +77,12 @@ class CallsClient:
         token_refresh_window: seconds before expiry at which tokens are renewed.
         token_timeout: seconds a credential call may take.
         user_agent: the ``User-Agent`` header value.
+        bus: the :class:`~calls_async.bus.NotificationBus` that carries
+            notifications between the instances of a bot, such as
+            :class:`~calls_async.redis_bus.RedisBus`. By default an
+            :class:`~calls_async.bus.InProcessBus`, for a bot of one process. The
+            client starts the bus on first use and stops it in :meth:`aclose`, but
+            closes only the default one: close a bus you pass in after the client.
     """
 
     def __init__(
@@ -89,11 +103,17 @@ class CallsClient:
         token_refresh_window: float = 300.0,
         token_timeout: float = 30.0,
         user_agent: str | None = None,
+        bus: NotificationBus | None = None,
     ) -> None:
         if not hasattr(credential, "get_token"):
             raise TypeError(
                 f"credential must be an async token credential with get_token(), not "
                 f"{type(credential).__name__}; use one from azure.identity.aio"
+            )
+        if bus is not None and not isinstance(bus, NotificationBus):
+            raise TypeError(
+                f"bus must be a calls_async.bus.NotificationBus, not "
+                f"{type(bus).__name__}"
             )
         if connection_limit < 1:
             raise ValueError(
@@ -128,6 +148,10 @@ class CallsClient:
         self.receives_notifications = False
         """True once a webhook delivers this client's notifications."""
         self._dispatcher: NotificationDispatcher | None = None
+        self._bus = bus if bus is not None else InProcessBus()
+        self._owns_bus = bus is None
+        self._bus_started = False
+        self._bus_lock: asyncio.Lock | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -161,6 +185,11 @@ class CallsClient:
         return self._operations
 
     @property
+    def bus(self) -> NotificationBus:
+        """The bus that carries this client's notifications."""
+        return self._bus
+
+    @property
     def requests_sent(self) -> int:
         """How many requests got a reply, successful or not."""
         return self._transport.requests_sent
@@ -172,13 +201,21 @@ class CallsClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the client: fail pending operations and close its own session.
+        """Close the client: stop the bus, fail pending operations and close its own
+        session.
 
-        Pending handles fail with :class:`ClientClosedError`. A session or
-        credential passed in by the caller stays open. Calling it again does nothing.
+        Pending handles fail with :class:`ClientClosedError`. A session, credential
+        or bus passed in by the caller stays open; such a bus is only stopped.
+        Calling it again does nothing.
         """
         if self.closed:
             return
+        # The bus stops first, so that no entry starts a handler while the
+        # dispatcher below cancels the running ones.
+        if self._bus_started:
+            await self._bus.stop()
+        if self._owns_bus:
+            await self._bus.aclose()
         self._operations.fail_all(_closed_error)
         await self._operations.aclose()
         if self._dispatcher is not None:
@@ -212,10 +249,51 @@ class CallsClient:
 
         Use it as a decorator or call it. The handler runs on its own task with a
         :class:`Call` in state incoming, which it can ``answer``, ``reject`` or
-        ``redirect``; an exception in it is logged and other calls carry on.
+        ``redirect``; an exception in it is logged and other calls carry on. With a
+        shared bus, only the instance that claims the call runs it.
         """
         self.notifications.set_incoming_call_handler(handler)
         return handler
+
+    def on_call_taken_over(self, handler: CallTakenOverHandler) -> CallTakenOverHandler:
+        """Register ``async def handler(call)`` for calls taken over from a dead
+        instance.
+
+        Only a shared bus such as :class:`~calls_async.redis_bus.RedisBus` takes
+        calls over. When the instance that owned a call stops renewing its lease,
+        another instance becomes the owner and fetches the call with GET, so that
+        ``call.state`` is current. Then it runs this handler on its own task. Operations
+        the old owner awaited are lost with it. A call still in state incoming goes
+        to the incoming call handler when no handler is registered here. Use it as
+        a decorator or call it.
+        """
+        self.notifications.set_takeover_handler(handler)
+        return handler
+
+    async def _start_bus(self) -> None:
+        """Start the bus once; concurrent callers wait for the first."""
+        if self._bus_started or self.closed:
+            return
+        if self._bus_lock is None:
+            self._bus_lock = asyncio.Lock()
+        async with self._bus_lock:
+            if self._bus_started or self.closed:
+                return
+            await self._bus.start(self)
+            self._bus_started = True
+
+    async def _publish_notifications(
+        self, entries: Sequence[NotificationEntry], *, tenant_id: str | None
+    ) -> None:
+        """Publish verified entries on the bus, starting it first if needed.
+
+        Raises:
+            PublishError: the bus could not store them in time.
+        """
+        if not entries:
+            return
+        await self._start_bus()
+        await self._bus.publish(entries, tenant_id=tenant_id)
 
     def _call_became_known(self, call: Call) -> None:
         if self._dispatcher is not None:
@@ -234,8 +312,13 @@ class CallsClient:
         """Send a built request and return its parsed body (None when it has none).
 
         A 404 on a request about a call means the call has ended: its pending
-        operations fail at once.
+        operations fail at once. A call created here is claimed on the bus, so that
+        this instance owns it.
         """
+        if not self._bus_started:
+            # Before the first request, so the bus already reads when the
+            # notifications that the request causes are published.
+            await self._start_bus()
         try:
             response = await self._transport.send(
                 request.method,
@@ -248,13 +331,20 @@ class CallsClient:
             if call is not None:
                 self.calls._end(call, None)
             raise
-        return _protocol.parse_response(request.response, response.body)
+        result = _protocol.parse_response(request.response, response.body)
+        if _creates_call(request) and isinstance(result, CallProperties) and result.id:
+            await self._bus.claim(self.calls[result.id])
+        return result
 
     async def _fetch_operation(self, call_id: str, operation_id: str) -> CommsOperation:
         request = _protocol.get_operation(call_id, operation_id)
         result = await self._send(request, call=None)
         assert isinstance(result, CommsOperation)
         return result
+
+
+def _creates_call(request: _protocol.Request) -> bool:
+    return request.method == "POST" and request.path == _protocol.CALLS_PATH
 
 
 def _closed_error(op: Operation[Any]) -> ClientClosedError:

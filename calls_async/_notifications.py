@@ -1,8 +1,10 @@
 """Turning the service's notifications into call state, completed operations and events.
 
-The webhook hands each verified commsNotifications body to
+The webhook publishes each verified commsNotifications body on the client's bus (see
+:mod:`calls_async.bus`). The in-process default hands it to
 :meth:`NotificationDispatcher.submit`, which returns at once; the entries are applied
-on the next turn of the event loop, after the webhook has replied.
+on the next turn of the event loop, after the webhook has replied. A shared bus such
+as the Redis one calls :meth:`NotificationDispatcher.apply` from its reader task.
 
 The service's callbacks are not tidy, and dispatch assumes so:
 
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BACKLOG_TTL",
+    "CallTakenOverHandler",
     "IncomingCallHandler",
     "NotificationDispatcher",
     "NotificationEntry",
@@ -76,6 +79,7 @@ DEFAULT_DEDUP_MAX = 100_000
 """Digests remembered at most; the oldest are forgotten first."""
 
 IncomingCallHandler = Callable[["Call"], Awaitable[None]]
+CallTakenOverHandler = Callable[["Call"], Awaitable[None]]
 
 _log = logging.getLogger("calls_async.notifications")
 
@@ -196,6 +200,17 @@ def _parse_entry(item: Any, index: int) -> NotificationEntry:
     )
 
 
+def starts_incoming_call(entry: NotificationEntry) -> bool:
+    """Return True if ``entry`` announces a new incoming call."""
+    if entry.kind is not ResourceKind.CALL or entry.change_type != "created":
+        return False
+    data = entry.resource_data
+    return isinstance(data, dict) and str(data.get("state", "")).lower() in (
+        "incoming",
+        "",
+    )
+
+
 @attrs.define(slots=True)
 class _Held:
     expires_at: float
@@ -229,7 +244,12 @@ class NotificationDispatcher:
         self._held_calls: dict[str, list[_Held]] = {}
         self._held_order: collections.deque[tuple[float, str]] = collections.deque()
         self._incoming_handler: IncomingCallHandler | None = None
+        self._takeover_handler: CallTakenOverHandler | None = None
         self._handler_tasks: set[asyncio.Task[None]] = set()
+        self._tasks_by_call: dict[str, set[asyncio.Task[None]]] = {}
+        self.dropped_call_log_level = logging.INFO
+        """Level of the line logged when held entries of a call expire. A shared bus
+        lowers it, because there every instance reads the entries of every call."""
         self.entries_applied = 0
         self.entries_duplicated = 0
         self.entries_held = 0
@@ -246,6 +266,16 @@ class NotificationDispatcher:
                 f"{type(handler).__name__}"
             )
         self._incoming_handler = handler
+
+    def set_takeover_handler(self, handler: CallTakenOverHandler) -> None:
+        """Run ``handler(call)`` on its own task for each call this instance takes
+        over from an instance that stopped renewing its lease."""
+        if not callable(handler):
+            raise TypeError(
+                f"the takeover handler must be an async function, not "
+                f"{type(handler).__name__}"
+            )
+        self._takeover_handler = handler
 
     # -- intake ----------------------------------------------------------------
 
@@ -305,8 +335,10 @@ class NotificationDispatcher:
                 self._held_calls[key] = fresh
             else:
                 del self._held_calls[key]
-                _log.info(
-                    "Dropped notifications for call %s, which never became known", key
+                _log.log(
+                    self.dropped_call_log_level,
+                    "Dropped notifications for call %s, which never became known",
+                    key,
                 )
         self._client._operations.expire_held(now)
 
@@ -349,13 +381,7 @@ class NotificationDispatcher:
 
     @staticmethod
     def _starts_incoming_call(entry: NotificationEntry) -> bool:
-        if entry.kind is not ResourceKind.CALL or entry.change_type != "created":
-            return False
-        data = entry.resource_data
-        return isinstance(data, dict) and str(data.get("state", "")).lower() in (
-            "incoming",
-            "",
-        )
+        return starts_incoming_call(entry)
 
     def _hold(
         self, entry: NotificationEntry, tenant_id: str | None, now: float
@@ -378,12 +404,12 @@ class NotificationDispatcher:
                 self._apply_entry(item.entry, item.tenant_id, now)
 
     def _apply_call(self, call: Call, entry: NotificationEntry) -> None:
-        data = entry.resource_data
-        if not isinstance(data, dict):
-            raise ResponseParseError(
-                "resourceData of a call notification must be an object",
-                path="resourceData",
-            )
+        for data in _objects(entry.resource_data, "a call"):
+            self._apply_call_data(call, entry, data)
+
+    def _apply_call_data(
+        self, call: Call, entry: NotificationEntry, data: dict[str, Any]
+    ) -> None:
         props = from_wire(CallProperties, data)
         calls = self._client.calls
         new_incoming = entry.change_type == "created" and call.state is None
@@ -396,12 +422,12 @@ class NotificationDispatcher:
     def _apply_operation(
         self, call: Call, entry: NotificationEntry, now: float
     ) -> None:
-        data = entry.resource_data
-        if not isinstance(data, dict):
-            raise ResponseParseError(
-                "resourceData of an operation notification must be an object",
-                path="resourceData",
-            )
+        for data in _objects(entry.resource_data, "an operation"):
+            self._apply_operation_data(call, entry, data, now)
+
+    def _apply_operation_data(
+        self, call: Call, entry: NotificationEntry, data: dict[str, Any], now: float
+    ) -> None:
         update = from_wire(CommsOperation, data)
         if update.id is None and entry.child_id and entry.child_id != "participants":
             update = attrs.evolve(update, id=entry.child_id)
@@ -437,17 +463,65 @@ class NotificationDispatcher:
                 call.id,
             )
             return
-        task = asyncio.get_running_loop().create_task(self._run_handler(handler, call))
-        self._handler_tasks.add(task)
-        task.add_done_callback(self._handler_tasks.discard)
+        self._run_on_task(handler, call, "incoming call")
 
-    async def _run_handler(self, handler: IncomingCallHandler, call: Call) -> None:
+    def start_takeover_handler(self, call: Call) -> None:
+        """Run the handler for a call this instance has just taken over.
+
+        Without a registered takeover handler, a call still in state incoming goes
+        to the incoming call handler instead, because its old owner never answered
+        it; any other call is only logged.
+        """
+        handler = self._takeover_handler
+        kind = "call taken over"
+        if handler is None and str(call.state).lower() == "incoming":
+            handler = self._incoming_handler
+            kind = "incoming call"
+        if handler is None:
+            _log.warning(
+                "Took over call %s in state %s but no handler is registered for "
+                "it; register one with client.on_call_taken_over",
+                call.id,
+                call.state,
+            )
+            return
+        self._run_on_task(handler, call, kind)
+
+    def cancel_handlers(self, call: Call) -> int:
+        """Cancel the handlers running for ``call``; return how many were running.
+
+        A bus calls this when another instance has become the call's owner.
+        """
+        tasks = self._tasks_by_call.pop(call.key, set())
+        for task in tasks:
+            task.cancel()
+        return len(tasks)
+
+    def _run_on_task(self, handler: IncomingCallHandler, call: Call, kind: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._run_handler(handler, call, kind)
+        )
+        self._handler_tasks.add(task)
+        self._tasks_by_call.setdefault(call.key, set()).add(task)
+        task.add_done_callback(self._handler_tasks.discard)
+        task.add_done_callback(lambda done: self._forget_task(call.key, done))
+
+    def _forget_task(self, call_key: str, task: asyncio.Task[None]) -> None:
+        tasks = self._tasks_by_call.get(call_key)
+        if tasks is not None:
+            tasks.discard(task)
+            if not tasks:
+                del self._tasks_by_call[call_key]
+
+    async def _run_handler(
+        self, handler: IncomingCallHandler, call: Call, kind: str = "incoming call"
+    ) -> None:
         try:
             await handler(call)
         except asyncio.CancelledError:
             raise
         except Exception:
-            _log.exception("The incoming call handler failed for call %s", call.id)
+            _log.exception("The %s handler failed for call %s", kind, call.id)
 
     async def aclose(self) -> None:
         """Cancel running incoming-call handlers and wait until they have ended."""
@@ -456,6 +530,18 @@ class NotificationDispatcher:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _objects(data: Any, what: str) -> list[dict[str, Any]]:
+    """Return resourceData as a list of objects; it may be one object or an array."""
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list) and all(isinstance(item, dict) for item in data):
+        return data
+    raise ResponseParseError(
+        f"resourceData of {what} notification must be an object or an array of objects",
+        path="resourceData",
+    )
 
 
 def _parse_list(cls: type[Any], data: Any) -> list[Any]:

@@ -1,17 +1,20 @@
 """The webhook: an aiohttp.web handler to mount at the bot's callback URI.
 
 The handler checks the service's bearer token, reads the body within a size limit,
-checks that it is a commsNotifications envelope, hands the entries to the client's
-dispatcher and answers 202. The entries are applied after the reply, on the event
-loop rather than on the request's task, so a client that disconnects cannot cancel
-them and a slow bot handler never delays the reply.
+checks that it is a commsNotifications envelope, publishes the entries on the
+client's bus (see :mod:`calls_async.bus`) and answers 202. The entries are applied
+after the reply, on the event loop rather than on the request's task, so a client
+that disconnects cannot cancel them and a slow bot handler never delays the reply.
+With the default in-process bus they go to this client's dispatcher; with a shared
+bus the 202 is sent once the bus has stored them for every instance.
 
     app = create_app(client, app_id=APP_ID)          # serves POST /calls
     web.run_app(app, host="0.0.0.0", port=8080)
 
 Replies: 202 accepted; 400 invalid JSON or not a commsNotifications envelope; 403
-missing or invalid token; 413 body over ``max_body_size``; 503 the client is closed,
-so the service sends the notification again later.
+missing or invalid token; 413 body over ``max_body_size``; 503 the client is closed
+or the bus could not store the entries in time, so the service sends the
+notification again later.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from calls_async._inbound_auth import (
     NotificationTokenValidator,
 )
 from calls_async._notifications import parse_notifications
+from calls_async.bus import PublishError
 
 __all__ = [
     "DEFAULT_ISSUERS",
@@ -145,7 +149,12 @@ class CallbackHandler:
             return self._reject(request, 400, f"invalid JSON: {type(err).__name__}")
         except ResponseParseError as err:
             return self._reject(request, 400, f"not a commsNotifications body: {err}")
-        self._client.notifications.submit(entries, tenant_id=tenant_id)
+        try:
+            await self._client._publish_notifications(entries, tenant_id=tenant_id)
+        except PublishError as err:
+            return self._reject(request, 503, f"the bus is unavailable: {err}")
+        except ClientClosedError:
+            return self._reject(request, 503, "the client is closed")
         self.accepted += 1
         _log.debug(
             "Accepted %d notification entries in %.2f ms",
@@ -205,8 +214,9 @@ def create_app(
     """Return an aiohttp.web application that serves the webhook at ``path``.
 
     The other arguments are those of :class:`CallbackHandler`, which is stored in
-    ``app[HANDLER_KEY]``. The application stops the handler on cleanup; it does not
-    close the client.
+    ``app[HANDLER_KEY]``. The application starts the client's bus on startup, so
+    that an instance reads the bus before its first request, and stops the handler
+    on cleanup; it does not close the client.
     """
     handler = CallbackHandler(
         client,
@@ -220,9 +230,13 @@ def create_app(
     app = web.Application(client_max_size=max_body_size)
     app.router.add_post(path, handler.handle)
 
+    async def start_bus(_: web.Application) -> None:
+        await client._start_bus()
+
     async def close_handler(_: web.Application) -> None:
         await handler.aclose()
 
+    app.on_startup.append(start_bus)
     app.on_cleanup.append(close_handler)
     app[HANDLER_KEY] = handler
     return app
