@@ -25,7 +25,9 @@ from :class:`CallsError`. Errors in the caller's own input are plain ``ValueErro
     │   ├── OperationFailed       the service reported status failed
     │   ├── OperationTimeout      no final status within the wait timeout
     │   └── CallTerminated        the call ended before the operation completed
-    └── ClientClosedError         the client was closed
+    ├── ClientClosedError         the client was closed
+    └── PublishError              a notification bus could not store a notification
+                                  (defined in calls_async.bus)
 
 This module imports nothing from the rest of the package, so every layer can use it.
 """
