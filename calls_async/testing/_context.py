@@ -10,6 +10,8 @@ from aiohttp import web
 
 from calls_async.testing._audio_routing import AudioRoutingGroups
 from calls_async.testing._calls import CallActions
+from calls_async.testing._change_feed import ChangeFeed
+from calls_async.testing._client_assertion import ClientCertificates
 from calls_async.testing._faults import FaultInjector
 from calls_async.testing._notifier import Notifier
 from calls_async.testing._operations import OperationActions
@@ -43,6 +45,24 @@ class RecordedRequest:
     request_id: str
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecordedTokenRequest:
+    """One request to the token endpoint and its outcome.
+
+    Neither the client secret nor the client assertion is kept.
+    """
+
+    time: float
+    client_id: str | None
+    credential: str | None
+    """`client_secret`, `client_assertion`, or None when the request had neither."""
+    status: int
+    error: str | None
+    """The OAuth error code, such as `invalid_client`; None when a token was issued."""
+    expires_at: float | None
+    """When the issued token stops being accepted, in seconds since the epoch."""
+
+
 @dataclasses.dataclass(slots=True)
 class EmulatorContext:
     settings: EmulatorSettings
@@ -58,7 +78,10 @@ class EmulatorContext:
     participants: ParticipantActions
     audio_routing_groups: AudioRoutingGroups
     faults: FaultInjector
+    client_certificates: ClientCertificates
+    feed: ChangeFeed
     request_log: collections.deque[RecordedRequest]
+    token_log: collections.deque[RecordedTokenRequest]
     url: str = ""
     """Root URL of the running emulator, such as http://127.0.0.1:8080."""
 

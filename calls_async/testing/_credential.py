@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from types import TracebackType
 from typing import Any
@@ -33,13 +34,22 @@ class EmulatorCredential:
     It follows the azure-core `AsyncTokenCredential` protocol. Every `get_token`
     call sends one token request and caches nothing, so `token_requests` counts how
     often a client asked for a token. The HTTP session is created on first use,
-    inside the running event loop, and closed by `close()`.
+    inside the running event loop, and closed by `close()`. `ssl_context` verifies
+    an HTTPS token endpoint, by default against the system's CA certificates.
     """
 
-    def __init__(self, token_url: str, client_id: str, client_secret: str) -> None:
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.token_url = token_url
         self.client_id = client_id
         self._client_secret = client_secret
+        self._ssl_context = ssl_context
         self.token_requests = 0
         self._session: aiohttp.ClientSession | None = None
 
@@ -61,7 +71,8 @@ class EmulatorCredential:
         if not scopes:
             raise ValueError("get_token requires at least one scope")
         if self._session is None:
-            self._session = aiohttp.ClientSession(trust_env=False)
+            connector = aiohttp.TCPConnector(ssl=self._ssl_context or True)
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         form = {
             "grant_type": "client_credentials",
             "client_id": self.client_id,

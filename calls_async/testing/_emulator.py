@@ -6,6 +6,7 @@ import collections
 import dataclasses
 import ipaddress
 import logging
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -15,7 +16,13 @@ from aiohttp import web
 from calls_async.testing import _identity, _server
 from calls_async.testing._audio_routing import AudioRoutingGroups
 from calls_async.testing._calls import CallActions
-from calls_async.testing._context import EmulatorContext, RecordedRequest
+from calls_async.testing._change_feed import ChangeFeed
+from calls_async.testing._client_assertion import ClientCertificates
+from calls_async.testing._context import (
+    EmulatorContext,
+    RecordedRequest,
+    RecordedTokenRequest,
+)
 from calls_async.testing._credential import EmulatorCredential
 from calls_async.testing._faults import FaultInjector
 from calls_async.testing._notifier import NotificationDelivery, Notifier
@@ -46,6 +53,8 @@ class Emulator:
     Keyword arguments override fields of `EmulatorSettings`, for example
     `Emulator(establish_delay=0.01, prompt_duration=0.05)`. Port 0 picks a free
     port. Use `async with Emulator() as emulator:` or `start()` and `close()`.
+    With `ssl_context`, a server-side `ssl.SSLContext` loaded with a certificate
+    and key, the emulator serves HTTPS and its URLs start with `https://`.
     """
 
     def __init__(
@@ -54,10 +63,12 @@ class Emulator:
         port: int = 0,
         *,
         settings: EmulatorSettings | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         **overrides: Any,
     ) -> None:
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self.settings = dataclasses.replace(settings or EmulatorSettings(), **overrides)
         self._context = _build_context(self.settings, self._recording_url)
         self._runner: web.AppRunner | None = None
@@ -77,6 +88,11 @@ class Emulator:
     @property
     def token_url(self) -> str:
         return f"{self.url}/{self.settings.tenant_id}/oauth2/v2.0/token"
+
+    @property
+    def live_view_url(self) -> str:
+        """The page that shows calls, operations and notifications as they change."""
+        return self.url + "/_emulator/"
 
     @property
     def openid_configuration_url(self) -> str:
@@ -122,6 +138,11 @@ class Emulator:
         """The latest notification deliveries, oldest first."""
         return self._context.notifier.deliveries
 
+    @property
+    def token_requests(self) -> collections.deque[RecordedTokenRequest]:
+        """The latest requests to the token endpoint, oldest first."""
+        return self._context.token_log
+
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
@@ -134,7 +155,13 @@ class Emulator:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self.port, backlog=_BACKLOG)
+            site = web.TCPSite(
+                runner,
+                self.host,
+                self.port,
+                backlog=_BACKLOG,
+                ssl_context=self.ssl_context,
+            )
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -143,11 +170,16 @@ class Emulator:
 
         self._runner = runner
         self.port = runner.addresses[0][1]
-        self._context.url = f"http://{_url_host(self.host)}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        self._context.url = f"{scheme}://{_url_host(self.host)}:{self.port}"
         _LOGGER.info("emulator listening on %s", self._context.url)
 
     async def close(self) -> None:
-        """Stop serving, cancel every timer and pending notification, close sessions."""
+        """Stop serving, cancel every timer and pending notification, close sessions.
+
+        Open live view streams end first, so they do not delay the shutdown.
+        """
+        self._context.feed.close()
         self._context.faults.close()
         self._context.registry.close()
         if self._runner is not None:
@@ -168,9 +200,27 @@ class Emulator:
     ) -> None:
         await self.close()
 
-    def credential(self) -> EmulatorCredential:
-        """Return a new credential for this emulator's app; the caller closes it."""
-        return EmulatorCredential(self.token_url, self.app_id, self.client_secret)
+    def credential(
+        self, *, ssl_context: ssl.SSLContext | None = None
+    ) -> EmulatorCredential:
+        """Return a new credential for this emulator's app; the caller closes it.
+
+        For an HTTPS emulator, `ssl_context` is a client-side context that trusts
+        the emulator's certificate.
+        """
+        return EmulatorCredential(
+            self.token_url, self.app_id, self.client_secret, ssl_context=ssl_context
+        )
+
+    def register_certificate(self, certificate_pem: bytes | str) -> str:
+        """Register a PEM certificate on the app and return its SHA-256 thumbprint.
+
+        Client assertions signed with its private key then authenticate the app,
+        as with the `client_certificates` setting. The thumbprint is base64url
+        without padding, as in an `x5t#S256` header. Raises ValueError for data
+        that contains no certificate or a key that is not RSA.
+        """
+        return self._context.client_certificates.register(certificate_pem)
 
     def issue_token(self, lifetime: float | None = None) -> str:
         """Issue a Graph access token directly, by default for token_lifetime."""
@@ -256,15 +306,18 @@ class Emulator:
             modalities=modalities,
             answer_timeout=answer_timeout,
         )
+        self._context.feed.changed()
         return call.id
 
     async def press_tones(self, call_id: str, tones: Sequence[str]) -> None:
         """Press DTMF tones on the far side of a call that subscribed to tones."""
         self._context.calls.press_tones(call_id, tones)
+        self._context.feed.changed()
 
     async def hang_up_remote(self, call_id: str) -> None:
         """End a call from the far side, with resultInfo 200/4521."""
         self._context.calls.hang_up_remote(call_id)
+        self._context.feed.changed()
 
     async def join_participant(
         self,
@@ -289,25 +342,30 @@ class Emulator:
             muted=muted,
             participant_id=participant_id,
         )
+        self._context.feed.changed()
         return participant.id
 
     async def leave_participant(self, call_id: str, participant_id: str) -> None:
         """Make a participant other than the bot leave the call."""
         self._context.participants.leave(call_id, participant_id)
+        self._context.feed.changed()
 
     async def admit_participant(self, call_id: str, participant_id: str) -> None:
         """Admit a participant who waits in the lobby into the call."""
         self._context.participants.admit(call_id, participant_id)
+        self._context.feed.changed()
 
     async def start_screen_sharing(self, call_id: str, participant_id: str) -> str:
         """Make a participant share its screen; return the new session's id."""
         session = self._context.participants.start_screen_sharing(
             call_id, participant_id
         )
+        self._context.feed.changed()
         return session.id
 
     async def stop_screen_sharing(self, call_id: str, participant_id: str) -> None:
         self._context.participants.stop_screen_sharing(call_id, participant_id)
+        self._context.feed.changed()
 
     async def drain_notifications(self) -> None:
         """Wait until every queued notification is delivered or given up.
@@ -324,11 +382,12 @@ def _build_context(
     settings: EmulatorSettings, recording_url: Callable[[str], str]
 ) -> EmulatorContext:
     stats = EmulatorStats()
+    feed = ChangeFeed()
     signing_key = SigningKey()
     signer = NotificationTokenSigner(signing_key, settings)
     faults = FaultInjector(settings, stats)
-    notifier = Notifier(settings, signer, stats, faults)
-    registry = CallRegistry(settings, stats, notifier)
+    notifier = Notifier(settings, signer, stats, faults, feed)
+    registry = CallRegistry(settings, stats, notifier, feed)
     recordings = RecordingStore()
     participants = ParticipantActions(registry)
     operations = OperationActions(registry, recordings, recording_url, participants)
@@ -346,7 +405,10 @@ def _build_context(
         participants=participants,
         audio_routing_groups=AudioRoutingGroups(registry),
         faults=faults,
+        client_certificates=ClientCertificates(settings.client_certificates),
+        feed=feed,
         request_log=collections.deque(maxlen=settings.request_log_size),
+        token_log=collections.deque(maxlen=settings.request_log_size),
     )
 
 

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from calls_async.testing._change_feed import ChangeFeed
 from calls_async.testing._faults import FaultInjector, FaultKind
 from calls_async.testing._settings import EmulatorSettings
 from calls_async.testing._stats import EmulatorStats
@@ -72,11 +73,13 @@ class Notifier:
         signer: NotificationTokenSigner,
         stats: EmulatorStats,
         faults: FaultInjector,
+        feed: ChangeFeed,
     ) -> None:
         self._settings = settings
         self._signer = signer
         self._stats = stats
         self._faults = faults
+        self._feed = feed
         self.deliveries: collections.deque[NotificationDelivery] = collections.deque(
             maxlen=settings.notification_log_size
         )
@@ -253,3 +256,4 @@ class Notifier:
                 body=body,
             )
         )
+        self._feed.changed()

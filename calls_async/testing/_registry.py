@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from calls_async.testing._change_feed import ChangeFeed
 from calls_async.testing._errors import EmulatorError
 from calls_async.testing._notifier import Notifier
 from calls_async.testing._settings import EmulatorSettings
@@ -36,11 +37,16 @@ class CallRegistry:
     """Finds, schedules, notifies and ends the calls of one emulator."""
 
     def __init__(
-        self, settings: EmulatorSettings, stats: EmulatorStats, notifier: Notifier
+        self,
+        settings: EmulatorSettings,
+        stats: EmulatorStats,
+        notifier: Notifier,
+        feed: ChangeFeed,
     ) -> None:
         self.settings = settings
         self.stats = stats
         self._notifier = notifier
+        self._feed = feed
         # Call ids are compared without case, as the service shows them both ways.
         self._calls: dict[str, Call] = {}
         # Futures of wait_for_state() calls with the state they wait for (None for
@@ -136,6 +142,7 @@ class CallRegistry:
                 callback()
             except Exception:
                 _LOGGER.exception("timer of call %s failed", call.id)
+            self._feed.changed()
 
         handle = asyncio.get_running_loop().call_later(delay, fire)
         call.timers.add(handle)
@@ -198,6 +205,7 @@ class CallRegistry:
         self._calls.pop(call.id.lower(), None)
         self.stats.calls_ended += 1
         self._release_waiters(call)
+        self._feed.call_ended(call)
 
         entry = notification_entry(
             "deleted", call.path, call.notification_resource(), call.callback_uri

@@ -1,7 +1,8 @@
 """The Graph API routes under /v1.0, the recording downloads, and the middleware.
 
 The middleware gives every response a new `request-id` and echoes
-`client-request-id`, or generates one. For Graph requests it also checks the bearer
+`client-request-id`, or generates one. After a request that may change state, it
+wakes the open live views. For Graph requests it also checks the bearer
 token, applies the throttle, decodes the JSON body once and records the request in
 the bounded request log. It turns a `GraphError` into the Graph error body and
 counts statuses. The fault middleware runs outside it.
@@ -20,6 +21,7 @@ from aiohttp import hdrs, web
 from calls_async.testing import (
     _control,
     _identity,
+    _live_view,
     _navigation_routes,
     _validation,
 )
@@ -68,6 +70,9 @@ _READ_ONLY_NAVIGATION = frozenset(
     {"participants", "contentsharingsessions", "operations"}
 )
 
+# Methods that change nothing, so they do not wake the live view.
+_READ_METHODS = frozenset({hdrs.METH_GET, hdrs.METH_HEAD, hdrs.METH_OPTIONS})
+
 _LOGGER = logging.getLogger("calls_async.testing")
 
 
@@ -90,6 +95,7 @@ def build_app(context: EmulatorContext) -> web.Application:
     app.router.add_get("/recordings/{recording_id}", _download_recording)
     _identity.add_routes(app)
     _control.add_routes(app)
+    _live_view.add_routes(app)
     return app
 
 
@@ -127,6 +133,8 @@ async def _graph_middleware(
     response.headers["request-id"] = request_id
     response.headers["client-request-id"] = client_request_id
     context.stats.responses_by_status[response.status] += 1
+    if request.method not in _READ_METHODS:
+        context.feed.changed()
     if is_graph:
         _record_request(context, request, response.status, request_id)
     return response

@@ -69,6 +69,10 @@ class EmulatorSettings:
     app_id: str = DEFAULT_APP_ID
     tenant_id: str = DEFAULT_TENANT_ID
     client_secret: str = DEFAULT_CLIENT_SECRET
+    client_certificates: tuple[bytes | str, ...] = ()
+    """PEM certificates registered on the app. A client assertion signed with the
+    private key of one of them authenticates the app instead of the client secret."""
+
     app_display_name: str = "Emulator Bot"
 
     require_auth: bool = True
@@ -87,6 +91,8 @@ class EmulatorSettings:
     """Callback hosts that notifications are sent to; others are logged as skipped."""
 
     request_log_size: int = 1000
+    """Entries kept in the log of Graph requests and in the log of token requests."""
+
     notification_log_size: int = 1000
 
     throttle_limit: int = 0
@@ -99,6 +105,14 @@ class EmulatorSettings:
     """`sliding` counts the last throttle_window seconds; `fixed` resets each window."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.client_certificates, bytes | str):
+            raise ValueError(
+                "invalid emulator setting client_certificates: expected a list of "
+                "PEM certificates, got one PEM value; wrap it in a list"
+            )
+        # A list is accepted and stored as a tuple, so the frozen settings cannot
+        # change through it.
+        object.__setattr__(self, "client_certificates", tuple(self.client_certificates))
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             is_number = isinstance(value, int | float) and not isinstance(value, bool)

@@ -98,6 +98,10 @@ class AccessTokenIssuer:
         self._expiry_by_token[token] = now + lifetime
         return token, int(lifetime)
 
+    def expires_at(self, token: str) -> float | None:
+        """Return when an issued token stops being accepted, or None if unknown."""
+        return self._expiry_by_token.get(token)
+
     def check(self, token: str) -> str | None:
         """Return None if the token is valid, else why it is rejected."""
         expiry = self._expiry_by_token.get(token)
