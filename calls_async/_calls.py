@@ -22,6 +22,8 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
+
 from calls_async import _protocol
 from calls_async._call_groups import (
     AudioRoutingGroupCollection,
@@ -243,6 +245,12 @@ class Call:
         if result_info is not None:
             self.result_info = result_info
         self._move_to(CallState.TERMINATED, result_info)
+        props = self._properties
+        if props is not None and str(props.state).lower() != "terminated":
+            # Keep the last resource in step with the state it no longer reports.
+            self._properties = attrs.evolve(
+                props, state=CallState.TERMINATED, result_info=self.result_info
+            )
         if not self._ended:
             self._ended = True
             self._emit(CallEnded(call_id=self.id, result_info=self.result_info))

@@ -86,7 +86,9 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def check_url(url: str, *, name: str) -> str:
+def check_url(
+    url: str, *, name: str, example: str = "https://bot.example.com/calls"
+) -> str:
     """Return ``url`` if it is https, or http on a loopback host; else raise.
 
     Raises:
@@ -98,8 +100,7 @@ def check_url(url: str, *, name: str) -> str:
     parts = urlsplit(url)
     if not parts.hostname:
         raise ValueError(
-            f"{name} {url!r} has no host; give an absolute URL such as "
-            "https://bot.example.com/calls"
+            f"{name} {url!r} has no host; give an absolute URL such as {example}"
         )
     if parts.scheme == "https":
         return url
@@ -164,7 +165,9 @@ class HttpTransport:
         retry: RetryPolicy = DEFAULT_RETRY,
         user_agent: str | None = None,
     ) -> None:
-        self.base_url = check_url(base_url, name="base_url").rstrip("/")
+        self.base_url = check_url(
+            base_url, name="base_url", example="https://graph.microsoft.com/v1.0"
+        ).rstrip("/")
         self._tokens = tokens
         self._session = session
         self._owns_session = session is None

@@ -104,10 +104,13 @@ class _KeyFetchError(Exception):
     """Fetching or reading the OpenID configuration or JWKS failed."""
 
 
-class _RejectionLog:
+class RejectionLog:
     """Logs the first rejections of each window and counts the rest."""
 
-    def __init__(self, limit: int, window: float) -> None:
+    def __init__(
+        self, limit: int, window: float, logger: logging.Logger | None = None
+    ) -> None:
+        self._logger = logger or _log
         self._limit = limit
         self._window = window
         self._window_start = time.monotonic()
@@ -131,9 +134,9 @@ class _RejectionLog:
         # NOTE: the count of a window is logged only when a later rejection arrives,
         # so the last window before a quiet period is never reported.
         if self._suppressed:
-            _log.warning(
-                "rejected %d more notification tokens in the last %.0f s "
-                "without logging their details",
+            self._logger.warning(
+                "Rejected %d more notifications in the last %.0f s without "
+                "logging their details",
                 self._suppressed,
                 now - self._window_start,
             )
@@ -204,7 +207,7 @@ class NotificationTokenValidator:
         self._finished_fetches = 0
         # Created on first use, so the validator can be built before a loop runs.
         self._lock: asyncio.Lock | None = None
-        self._rejection_log = _RejectionLog(_REJECTION_LOG_LIMIT, _REJECTION_LOG_WINDOW)
+        self._rejection_log = RejectionLog(_REJECTION_LOG_LIMIT, _REJECTION_LOG_WINDOW)
         self._closed = False
         self._verified: collections.OrderedDict[str, NotificationClaims] = (
             collections.OrderedDict()
@@ -448,7 +451,7 @@ class NotificationTokenValidator:
             return
         key_id, issuer, audience = _describe_token(authorization)
         _log.warning(
-            "rejected notification token: %s (kid %s, iss %s, aud %s)",
+            "Rejected a notification token: %s (kid %s, iss %s, aud %s)",
             error.reason,
             key_id,
             issuer,

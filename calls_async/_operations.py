@@ -292,9 +292,11 @@ class OperationRegistry:
         self.polling = polling
         self._notifications_active = notifications_active
         self._fetch = fetch
-        self._by_id: dict[tuple[str, str], Operation[Any]] = {}
+        # Operation ids are GUIDs, unique across calls, so they key alone; the call
+        # is checked on lookup. A caller's own clientContext may repeat across calls.
+        self._by_id: dict[str, Operation[Any]] = {}
         self._by_context: dict[tuple[str, str], Operation[Any]] = {}
-        self._by_call: dict[str, set[Operation[Any]]] = {}
+        self._by_call: dict[str, list[Operation[Any]]] = {}
         # A timer while the grace period runs, then the polling task.
         self._pollers: dict[
             Operation[Any], asyncio.Task[None] | asyncio.TimerHandle
@@ -325,9 +327,9 @@ class OperationRegistry:
             return op
         call_key = call.key
         if op.id:
-            self._by_id[(call_key, _key(op.id))] = op
+            self._by_id[_key(op.id)] = op
         self._by_context[(call_key, op.client_context)] = op
-        self._by_call.setdefault(call_key, set()).add(op)
+        self._by_call.setdefault(call_key, []).append(op)
         if call_key in self._held:
             self._apply_held(call)
         return op
@@ -385,7 +387,9 @@ class OperationRegistry:
         call_key = _key(call_id)
         op = None
         if operation_id:
-            op = self._by_id.get((call_key, _key(operation_id)))
+            op = self._by_id.get(_key(operation_id))
+            if op is not None and op.call.key != call_key:
+                op = None
         if op is None and client_context:
             op = self._by_context.get((call_key, client_context))
         return op
@@ -407,12 +411,12 @@ class OperationRegistry:
 
     def _forget(self, op: Operation[Any]) -> None:
         call_key = op.call.key
-        if op.id:
-            self._by_id.pop((call_key, _key(op.id)), None)
+        if op.id and self._by_id.get(_key(op.id)) is op:
+            del self._by_id[_key(op.id)]
         self._by_context.pop((call_key, op.client_context), None)
         ops = self._by_call.get(call_key)
-        if ops is not None:
-            ops.discard(op)
+        if ops is not None and op in ops:
+            ops.remove(op)
             if not ops:
                 del self._by_call[call_key]
         poller = self._pollers.pop(op, None)

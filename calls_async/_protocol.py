@@ -458,7 +458,9 @@ def redirect(
     if timeout is not None:
         body["timeout"] = check_int_range(
             timeout,
-            "timeout",
+            # Call.redirect exposes this as timeout_seconds, apart from its
+            # request timeout, so the message names that argument.
+            "timeout_seconds",
             MIN_REDIRECT_TIMEOUT_SECONDS,
             MAX_REDIRECT_TIMEOUT_SECONDS,
             "seconds",

@@ -38,6 +38,7 @@ from calls_async._inbound_auth import (
     DEFAULT_OPENID_CONFIGURATION_URL,
     NotificationClaims,
     NotificationTokenValidator,
+    RejectionLog,
 )
 from calls_async._notifications import parse_notifications
 from calls_async.bus import PublishError
@@ -116,6 +117,7 @@ class CallbackHandler:
         self._max_body_size = max_body_size
         self.accepted = 0
         self.rejected = 0
+        self._rejection_log = RejectionLog(limit=10, window=60.0, logger=_log)
         client.receives_notifications = True
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -182,12 +184,15 @@ class CallbackHandler:
 
     def _reject(self, request: web.Request, status: int, reason: str) -> web.Response:
         self.rejected += 1
-        _log.warning(
-            "Rejected a notification from %s with %d: %s",
-            request.remote,
-            status,
-            reason,
-        )
+        # The token validator logs its own rejections (403), rate-limited; the rest
+        # are rate-limited here, so a hostile sender cannot flood the log.
+        if status != 403 and self._rejection_log.should_log():
+            _log.warning(
+                "Rejected a notification from %s with %d: %s",
+                request.remote,
+                status,
+                reason,
+            )
         return web.Response(status=status, text=reason)
 
     async def aclose(self) -> None:

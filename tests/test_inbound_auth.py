@@ -599,7 +599,7 @@ async def test_rejection_logs_are_rate_limited(
     for _ in range(50):
         await rejection_reason(validator, "Basic xyz")
 
-    rejections = [r for r in caplog.records if "rejected" in r.getMessage()]
+    rejections = [r for r in caplog.records if "Rejected" in r.getMessage()]
     assert len(rejections) == 10
 
 
@@ -620,8 +620,8 @@ async def test_suppressed_rejections_counted(
     await rejection_reason(token_validator, "Basic xyz")
 
     messages = [r.getMessage() for r in caplog.records]
-    assert sum("rejected notification token:" in m for m in messages) == 11
-    assert any(m.startswith("rejected 5 more notification tokens") for m in messages)
+    assert sum("Rejected a notification token:" in m for m in messages) == 11
+    assert any(m.startswith("Rejected 5 more notifications") for m in messages)
     await token_validator.aclose()
 
 
