@@ -234,6 +234,8 @@ async def test_hang_up_ends_call(client: CallsClient, emulator: Emulator) -> Non
     await call.hang_up()
     assert call.ended
     assert call.state == CallState.TERMINATED
+    assert call.properties is not None
+    assert call.properties.state == CallState.TERMINATED
     assert call.id not in client.calls
     await _gone(emulator, call.id)
     with pytest.raises(NotFoundError):
