@@ -40,7 +40,7 @@ EMULATOR_PROMPT = "https://media.example.com/calls-async/prompt.wav"
 
 @attrs.define(kw_only=True)
 class DemoSettings:
-    """What the demo drives and where."""
+    """The scenarios the demo drives and the service it drives them against."""
 
     calls: int = 20
     groups: int = 3
@@ -55,7 +55,7 @@ class DemoSettings:
 
 @attrs.define
 class DemoSummary:
-    """What the demo did, and whether everything reached its expected outcome."""
+    """Counts of a demo run, and whether every call reached its expected outcome."""
 
     outbound: int = 0
     outbound_ok: int = 0

@@ -219,8 +219,8 @@ class HttpTransport:
     ) -> Response:
         """Send a request to ``base_url + path``, retrying as the policy allows.
 
-        Every attempt carries the same ``client-request-id``. A 401 that says the
-        token is invalid or expired refreshes the token once and sends once more.
+        Every attempt carries the same ``client-request-id``. A 401 that reports the
+        token as invalid or expired refreshes the token once and sends once more.
 
         Raises:
             HTTPStatusError: the reply has a status of 300 or more (a subclass by
@@ -513,7 +513,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def _token_rejected(error: UnauthorizedError) -> bool:
-    """Return True if a 401 says the bearer token is invalid or expired."""
+    """Return True if a 401 reports the bearer token as invalid or expired."""
     text = " ".join(
         str(part or "")
         for part in (

@@ -85,7 +85,7 @@ _log = logging.getLogger("calls_async.notifications")
 
 
 class ResourceKind(enum.Enum):
-    """What a notification's ``resourceUrl`` points at."""
+    """The kind of resource a notification's ``resourceUrl`` names."""
 
     CALL = "call"
     OPERATION = "operation"
@@ -545,7 +545,12 @@ def _objects(data: Any, what: str) -> list[dict[str, Any]]:
 
 
 def _parse_list(cls: type[Any], data: Any) -> list[Any]:
-    items = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+    if isinstance(data, list):
+        items = data
+    elif isinstance(data, dict):
+        items = [data]
+    else:
+        items = []
     return [from_wire(cls, item) for item in items if isinstance(item, dict)]
 
 
