@@ -6,17 +6,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from calls_async import _protocol
-from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault
-from calls_async._retry import RetryPolicy
+from calls_async._config import USE_CLIENT_DEFAULT, Timeout
+from calls_async._retry import Retry
 from calls_async.models import AudioRoutingGroup, ContentSharingSession, RoutingMode
 
 if TYPE_CHECKING:
     from calls_async._calls import Call
 
 __all__ = ["AudioRoutingGroupCollection", "ContentSharingSessionCollection"]
-
-Timeout = float | None | UseClientDefault
-Retry = RetryPolicy | UseClientDefault
 
 
 class AudioRoutingGroupCollection:

@@ -29,12 +29,12 @@ from calls_async._call_groups import (
     AudioRoutingGroupCollection,
     ContentSharingSessionCollection,
 )
-from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault
+from calls_async._config import USE_CLIENT_DEFAULT, Timeout
 from calls_async._errors import CallTerminated, ResponseParseError
 from calls_async._events import CallEnded, CallEvent, StateChanged, ToneReceived
 from calls_async._operations import Operation, new_client_context
 from calls_async._participants import ParticipantCollection, Roster
-from calls_async._retry import RetryPolicy
+from calls_async._retry import Retry
 from calls_async.models import (
     AddLargeGalleryViewOperation,
     CallMediaState,
@@ -73,8 +73,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Call", "CallCollection", "state_rank"]
 
-Timeout = float | None | UseClientDefault
-Retry = RetryPolicy | UseClientDefault
 OperationT = TypeVar("OperationT", bound=CommsOperation)
 
 _STATE_RANK = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-__all__ = ["USE_CLIENT_DEFAULT", "UseClientDefault"]
+__all__ = ["USE_CLIENT_DEFAULT", "Timeout", "UseClientDefault"]
 
 
 class UseClientDefault(enum.Enum):
@@ -21,3 +21,6 @@ class UseClientDefault(enum.Enum):
 
 
 USE_CLIENT_DEFAULT: Final = UseClientDefault.USE_CLIENT_DEFAULT
+
+Timeout = float | None | UseClientDefault
+"""A per-call timeout: seconds, None for no limit, or the client's default."""

@@ -2,8 +2,8 @@
 
 On the embedded emulator the bot runs behind a real webhook on loopback with token
 checking on, so operations complete from signed notifications. With a base URL the
-outbound scenario runs against a real tenant; the group and inbound scenarios need
-the emulator's participants and callers and are skipped there.
+outbound scenario runs against a real tenant. The group and inbound scenarios need
+the emulator's participants and callers, so they are skipped there.
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ def _inject_faults(emulator: Emulator, rate: float) -> RetryPolicy:
     """Throttle half of ``rate`` of the requests and reset the other half.
 
     The resets happen before the emulator processes the request, so resending a POST
-    after one cannot duplicate an action; that is what lets this run opt in to
+    after one cannot duplicate an action. That is why this run may opt in to
     ``retry_after_send``. Against Graph a reset POST may have been processed, and
     the default policy does not resend it.
     """
@@ -235,7 +235,7 @@ def _inject_faults(emulator: Emulator, rate: float) -> RetryPolicy:
 
 @contextlib.asynccontextmanager
 async def _remote_stack(settings: DemoSettings) -> AsyncIterator[_Stack]:
-    """A client for a real Graph tenant, with credentials from the environment."""
+    """Build a client for a real Graph tenant, with credentials from the environment."""
     from azure.identity.aio import EnvironmentCredential
 
     if not settings.callback_uri or not settings.prompt_uri:

@@ -4,8 +4,8 @@
 last roster the service notified, kept without requests. A full roster notification
 replaces the roster. With delta roster enabled (``is_delta_roster_enabled`` in the
 call options), a notification carries only the participants that changed since the
-previous one, and a participant with ``removed_state`` has left; deltas whose
-sequence number is not newer than the last one applied are ignored.
+previous one. A participant with ``removed_state`` has left. Deltas whose sequence
+number is not newer than the last one applied are ignored.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import attrs
 
 from calls_async import _protocol
-from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault
+from calls_async._config import USE_CLIENT_DEFAULT, Timeout
 from calls_async._events import RosterUpdated
 from calls_async._operations import Operation, new_client_context
-from calls_async._retry import RetryPolicy
+from calls_async._retry import Retry
 from calls_async.models import (
     InvitationParticipantInfo,
     InviteParticipantsOperation,
@@ -35,9 +35,6 @@ if TYPE_CHECKING:
     from calls_async._calls import Call
 
 __all__ = ["Participant", "ParticipantCollection", "Roster"]
-
-Timeout = float | None | UseClientDefault
-Retry = RetryPolicy | UseClientDefault
 
 
 class Participant:
@@ -240,7 +237,7 @@ class _Diff:
 
 
 class Roster:
-    """Who is in a call, as the service last notified it.
+    """The participants of a call, as the service last notified them.
 
     Participants are keyed by id without case. The roster is empty until the first
     roster notification; peer-to-peer calls get none.

@@ -25,6 +25,7 @@ import random
 
 import attrs
 
+from calls_async._config import UseClientDefault
 from calls_async._errors import (
     CallsError,
     ConnectError,
@@ -34,7 +35,7 @@ from calls_async._errors import (
     TransportError,
 )
 
-__all__ = ["DEFAULT_RETRY", "RetryPolicy"]
+__all__ = ["DEFAULT_RETRY", "Retry", "RetryPolicy"]
 
 _IDEMPOTENT = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
 _RETRY_STATUSES = frozenset({429, 503, 504})
@@ -42,7 +43,7 @@ _RETRY_STATUSES = frozenset({429, 503, 504})
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
-    """How a request is retried.
+    """The rules for retrying a request.
 
     Attributes:
         attempts: tries in all, the first one included; 1 turns retries off.
@@ -117,3 +118,6 @@ def _retry_after(error: CallsError) -> float | None:
 
 DEFAULT_RETRY = RetryPolicy()
 """Four tries over at most 60 s."""
+
+Retry = RetryPolicy | UseClientDefault
+"""A per-call retry override: a policy, or the client's default."""

@@ -219,9 +219,9 @@ def create_app(
     """Return an aiohttp.web application that serves the webhook at ``path``.
 
     The other arguments are those of :class:`CallbackHandler`, which is stored in
-    ``app[HANDLER_KEY]``. The application starts the client's bus on startup, so
-    that an instance reads the bus before its first request, and stops the handler
-    on cleanup; it does not close the client.
+    ``app[HANDLER_KEY]``. The application starts the client's bus on startup, so an
+    instance reads the bus before its first request. It stops the handler on cleanup
+    but does not close the client.
     """
     handler = CallbackHandler(
         client,
