@@ -125,19 +125,34 @@ SETUP_CONCURRENCY = 500
 async def gather_bounded(
     coroutines: Iterable[Coroutine[Any, Any, T]], limit: int = SETUP_CONCURRENCY
 ) -> list[T]:
-    """Await the coroutines with at most ``limit`` running at once, in order."""
-    semaphore = asyncio.Semaphore(limit)
+    """Await the coroutines with at most ``limit`` running at once; results in order.
 
-    async def bounded(coroutine: Coroutine[Any, Any, T]) -> T:
-        async with semaphore:
-            return await coroutine
+    ``limit`` workers take the coroutines one by one from the iterable, so a lazy
+    iterable creates each coroutine only when a worker is free. Starting one task per
+    coroutine instead would hold thousands of suspended tasks at once, and the memory
+    they leave behind would show up in the resident-memory readings.
+    """
+    numbered = enumerate(coroutines)
+    results: dict[int, T] = {}
 
-    return list(await asyncio.gather(*(bounded(c) for c in coroutines)))
+    async def worker() -> None:
+        for index, coroutine in numbered:
+            results[index] = await coroutine
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(limit):
+            group.create_task(worker())
+    return [results[index] for index in range(len(results))]
 
 
-def target() -> InvitationParticipantInfo:
-    """Return the one call target every benchmark rings."""
-    return InvitationParticipantInfo(identity=IdentitySet(user=Identity(id=USER_ID)))
+def target(user_id: str = USER_ID) -> InvitationParticipantInfo:
+    """Return a call target: by default the one user the throughput benchmarks ring."""
+    return InvitationParticipantInfo(identity=IdentitySet(user=Identity(id=user_id)))
+
+
+def user_id(index: int) -> str:
+    """Return the id of the ``index``-th of many distinct users."""
+    return f"a1b2c3d4-0000-4000-8000-{index:012d}"
 
 
 def create_call_body(callback_uri: str = OFF_HOST_CALLBACK) -> bytes:

@@ -2,11 +2,14 @@
 
 Method. Each sample is the wall time of a fresh ``python -c "import X"`` process,
 started from the repository root with bytecode caches already written (one untimed
-run of each first). The three commands (``pass``, ``import aiohttp``, ``import
-calls_async``) take turns for ``--runs`` runs and the minimum of each is kept,
-since noise only adds time. The import cost is the time above ``python -c pass``,
-so the interpreter's own start-up does not dilute the ratio. ``calls_async`` imports
-aiohttp itself, so its import cost contains aiohttp's.
+run of each first, with ``PYTHONDONTWRITEBYTECODE`` taken out of the environment, so
+that calls_async is measured as an installed wheel runs: pip compiles bytecode on
+install, and so did the install of aiohttp). The three commands (``pass``,
+``import aiohttp``, ``import calls_async``) take turns for ``--runs`` runs and the
+minimum of each is kept, since noise only adds time. The import cost is the time
+above ``python -c pass``, so the interpreter's own start-up does not dilute the
+ratio. ``calls_async`` imports aiohttp itself, so its import cost contains
+aiohttp's.
 
 ``--top`` adds the modules with the largest self time from one run of
 ``python -X importtime -c "import calls_async"``.
@@ -17,6 +20,8 @@ aiohttp itself, so its import cost contains aiohttp's.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -33,13 +38,20 @@ COMMANDS = {
 # Seconds one interpreter may take to start and import.
 RUN_TIMEOUT = 60.0
 
+# Without this variable the warm-up runs write bytecode caches for calls_async.
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
 _IMPORTTIME_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
 
 
 def time_once(code: str) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=RUN_TIMEOUT
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=_ENV,
+        check=True,
+        timeout=RUN_TIMEOUT,
     )
     return time.perf_counter() - started
 
@@ -51,6 +63,7 @@ def import_profile(module: str, count: int) -> list[dict[str, Any]]:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
+        env=_ENV,
         check=True,
         timeout=RUN_TIMEOUT,
     )
@@ -70,9 +83,22 @@ def import_profile(module: str, count: int) -> list[dict[str, Any]]:
     return rows[:count]
 
 
+def _check_bytecode_cached() -> None:
+    spec = importlib.util.find_spec("calls_async._client")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("calls_async is not importable from here")
+    cached = importlib.util.cache_from_source(spec.origin)
+    if not os.path.exists(cached):
+        raise RuntimeError(
+            f"no bytecode cache at {cached} after the warm-up run; make the package "
+            "directory writable or run `python -m compileall calls_async` first"
+        )
+
+
 def measure(runs: int, top: int) -> dict[str, Any]:
     for code in COMMANDS.values():
         time_once(code)
+    _check_bytecode_cached()
     samples: dict[str, list[float]] = {name: [] for name in COMMANDS}
     for _ in range(runs):
         for name, code in COMMANDS.items():

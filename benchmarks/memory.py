@@ -9,10 +9,11 @@ notifications. Steps, with ``gc.collect()`` before each reading:
 1. idle: the client has sent requests over its full connection pool (100 calls
    created, one prompt each, hung up), so the session, the pool and first-use
    caches exist before the baseline;
-2. N calls created with ``client.calls.create``: the client tracks N calls;
+2. N calls created with ``client.calls.create``, each ringing another user: the
+   client tracks N calls;
 3. one playPrompt on each call: N pending handles in the operation registry;
 4. one task per handle awaiting ``await op``, as a bot does (the handle's future,
-   the task, and the fallback poller task the registry starts for an awaited
+   the task, and the timer of the fallback poll the registry sets for an awaited
    handle);
 5. every call hung up: their handles fail with CallTerminated and the tasks end.
 
@@ -20,7 +21,9 @@ A reading is either the process's resident set size (RSS, ``--mode rss``) or the
 bytes traced by ``tracemalloc`` (``--mode tracemalloc``, started before step 1, so
 it traces every Python allocation after it). RSS also counts allocator slack and
 memory freed but not returned to the system, so the tracemalloc figure is the
-precise retained size and RSS the cost the machine sees.
+precise retained size and RSS the cost the machine sees. Requests run through 100
+workers (``gather_bounded``), so no more than 100 are in flight and the readings
+show what the client keeps, not the peak of thousands of suspended tasks.
 
     python -m benchmarks.memory --calls 10000
 """
@@ -47,6 +50,7 @@ from benchmarks._common import (
     rss_bytes,
     running_emulator,
     target,
+    user_id,
 )
 from calls_async import (
     CallsClient,
@@ -88,9 +92,13 @@ async def measure_in_process(
             create_app(client, app_id=emulator.app_id, verify_tokens=False)
 
             async def create_calls(count: int) -> None:
+                # Each call rings its own user, so no call shares its target's
+                # identity with another (the client keeps equal identities once).
                 await gather_bounded(
-                    client.calls.create(targets=[target()], media_config=media)
-                    for _ in range(count)
+                    client.calls.create(
+                        targets=[target(user_id(index))], media_config=media
+                    )
+                    for index in range(count)
                 )
 
             async def start_prompts() -> list[Operation[PlayPromptOperation]]:

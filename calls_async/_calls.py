@@ -29,7 +29,7 @@ from calls_async._call_groups import (
     AudioRoutingGroupCollection,
     ContentSharingSessionCollection,
 )
-from calls_async._config import USE_CLIENT_DEFAULT, Timeout
+from calls_async._config import USE_CLIENT_DEFAULT, Timeout, fold_id
 from calls_async._errors import CallTerminated, ResponseParseError
 from calls_async._events import CallEnded, CallEvent, StateChanged, ToneReceived
 from calls_async._operations import Operation, new_client_context
@@ -61,7 +61,6 @@ from calls_async.models import (
     ScreenSharingRole,
     SendDtmfTonesOperation,
     SubscribeToToneOperation,
-    TeleconferenceDeviceQuality,
     Tone,
     ToneInfo,
     UnmuteParticipantOperation,
@@ -70,6 +69,7 @@ from calls_async.models import (
 
 if TYPE_CHECKING:
     from calls_async._client import CallsClient
+    from calls_async.models import TeleconferenceDeviceQuality
 
 __all__ = ["Call", "CallCollection", "state_rank"]
 
@@ -123,10 +123,10 @@ class Call:
         "tone_info",
     )
 
-    def __init__(self, client: CallsClient, call_id: str) -> None:
+    def __init__(self, client: CallsClient, call_id: str, key: str) -> None:
         self._client = client
         self.id = call_id
-        self.key = call_id.lower()
+        self.key = key
         self.state: CallState | str | None = None
         """The last known state, or None before anything was heard of the call."""
         self.result_info: ResultInfo | None = None
@@ -779,13 +779,13 @@ class CallCollection:
             raise ValueError(
                 f"call id {call_id!r} is not valid; give the call's id string"
             )
-        key = call_id.lower()
+        key = fold_id(call_id)
         call = self._live.get(key)
         if call is None:
             recent = self._recent.get(key)
             if recent is not None:
                 return recent[1]
-            call = Call(self._client, call_id)
+            call = Call(self._client, call_id, key)
             self._live[key] = call
             self._client._call_became_known(call)
         return call

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
-from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault
+from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault, fold_id
 from calls_async._errors import (
     CallsError,
     NotFoundError,
@@ -269,10 +269,6 @@ def _common_fields(update: CommsOperation) -> dict[str, Any]:
     }
 
 
-def _key(value: str) -> str:
-    return value.lower()
-
-
 class OperationRegistry:
     """Pending operation handles, found by call and operation id or clientContext.
 
@@ -293,10 +289,14 @@ class OperationRegistry:
         self._notifications_active = notifications_active
         self._fetch = fetch
         # Operation ids are GUIDs, unique across calls, so they key alone; the call
-        # is checked on lookup. A caller's own clientContext may repeat across calls.
+        # is checked on lookup.
         self._by_id: dict[str, Operation[Any]] = {}
-        self._by_context: dict[tuple[str, str], Operation[Any]] = {}
-        self._by_call: dict[str, list[Operation[Any]]] = {}
+        # The pending handles of each call: the handle itself while there is one (the
+        # usual case), a list once there are more. A report without an id is matched
+        # by clientContext among these, since a caller's own clientContext may repeat
+        # across calls.
+        self._by_call: dict[str, Operation[Any] | list[Operation[Any]]] = {}
+        self._pending = 0
         # A timer while the grace period runs, then the polling task.
         self._pollers: dict[
             Operation[Any], asyncio.Task[None] | asyncio.TimerHandle
@@ -311,7 +311,13 @@ class OperationRegistry:
         self.failed = 0
 
     def __len__(self) -> int:
-        return sum(len(ops) for ops in self._by_call.values())
+        return self._pending
+
+    def _of_call(self, call_key: str) -> list[Operation[Any]]:
+        ops = self._by_call.get(call_key)
+        if ops is None:
+            return []
+        return list(ops) if isinstance(ops, list) else [ops]
 
     def track(
         self, call: Call, first: OperationT, *, client_context: str
@@ -327,16 +333,22 @@ class OperationRegistry:
             return op
         call_key = call.key
         if op.id:
-            self._by_id[_key(op.id)] = op
-        self._by_context[(call_key, op.client_context)] = op
-        self._by_call.setdefault(call_key, []).append(op)
+            self._by_id[fold_id(op.id)] = op
+        others = self._by_call.get(call_key)
+        if others is None:
+            self._by_call[call_key] = op
+        elif isinstance(others, list):
+            others.append(op)
+        else:
+            self._by_call[call_key] = [others, op]
+        self._pending += 1
         if call_key in self._held:
             self._apply_held(call)
         return op
 
     def hold(self, call_id: str, update: CommsOperation, expires_at: float) -> None:
         """Keep a report of an untracked operation until ``expires_at`` (monotonic)."""
-        self._held.setdefault(_key(call_id), []).append((expires_at, update))
+        self._held.setdefault(fold_id(call_id), []).append((expires_at, update))
 
     def _apply_held(self, call: Call) -> None:
         held = self._held.pop(call.key, [])
@@ -384,41 +396,51 @@ class OperationRegistry:
         self, call_id: str, operation_id: str | None, client_context: str | None
     ) -> Operation[Any] | None:
         """Return the pending handle for these ids, or None."""
-        call_key = _key(call_id)
-        op = None
+        call_key = fold_id(call_id)
         if operation_id:
-            op = self._by_id.get(_key(operation_id))
-            if op is not None and op.call.key != call_key:
-                op = None
-        if op is None and client_context:
-            op = self._by_context.get((call_key, client_context))
-        return op
+            op = self._by_id.get(fold_id(operation_id))
+            if op is not None and op.call.key == call_key:
+                return op
+        if client_context:
+            ops = self._by_call.get(call_key)
+            if isinstance(ops, list):
+                for op in ops:
+                    if op.client_context == client_context:
+                        return op
+            elif ops is not None and ops.client_context == client_context:
+                return ops
+        return None
 
     def fail_call(self, call: Call) -> None:
         """Fail every pending handle of ``call``, which has ended."""
-        for op in list(self._by_call.get(call.key, ())):
+        for op in self._of_call(call.key):
             self._forget(op)
             op._finish(None, call.termination_error(op.id, op.client_context))
             self.failed += 1
 
     def fail_all(self, error_factory: Callable[[Operation[Any]], CallsError]) -> None:
         """Fail every pending handle, as when the client closes."""
-        for ops in list(self._by_call.values()):
-            for op in list(ops):
+        for call_key in list(self._by_call):
+            for op in self._of_call(call_key):
                 self._forget(op)
                 op._finish(None, error_factory(op))
                 self.failed += 1
 
     def _forget(self, op: Operation[Any]) -> None:
         call_key = op.call.key
-        if op.id and self._by_id.get(_key(op.id)) is op:
-            del self._by_id[_key(op.id)]
-        self._by_context.pop((call_key, op.client_context), None)
+        if op.id:
+            op_key = fold_id(op.id)
+            if self._by_id.get(op_key) is op:
+                del self._by_id[op_key]
         ops = self._by_call.get(call_key)
-        if ops is not None and op in ops:
+        if ops is op:
+            del self._by_call[call_key]
+            self._pending -= 1
+        elif isinstance(ops, list) and op in ops:
             ops.remove(op)
-            if not ops:
-                del self._by_call[call_key]
+            self._pending -= 1
+            if len(ops) == 1:
+                self._by_call[call_key] = ops[0]
         poller = self._pollers.pop(op, None)
         if poller is not None and poller is not asyncio.current_task():
             poller.cancel()

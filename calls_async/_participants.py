@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from calls_async import _protocol
-from calls_async._config import USE_CLIENT_DEFAULT, Timeout
+from calls_async._config import USE_CLIENT_DEFAULT, Timeout, fold_id
 from calls_async._events import RosterUpdated
 from calls_async._operations import Operation, new_client_context
 from calls_async._retry import Retry
@@ -222,8 +222,7 @@ class ParticipantCollection:
         )
 
 
-def _key(participant_id: str) -> str:
-    return participant_id.lower()
+_key = fold_id
 
 
 _TRACKED_FIELDS = ("is_muted", "is_in_lobby", "media_streams")

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import email.utils
 import enum
-import functools
 import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
 import attrs
@@ -78,12 +77,13 @@ from calls_async.models import (
     RejectReason,
     RoutingMode,
     ScreenSharingRole,
-    TeleconferenceDeviceMediaQuality,
-    TeleconferenceDeviceQuality,
     Tone,
     from_wire,
     to_wire,
 )
+
+if TYPE_CHECKING:
+    from calls_async.models import TeleconferenceDeviceQuality
 
 __all__ = [
     "GraphErrorDetails",
@@ -192,8 +192,13 @@ class Request:
     response: ResponseKind
 
 
-@functools.lru_cache(maxsize=4096)
+# Characters that quote() leaves as they are; ids (GUIDs) consist of nothing else.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
 def _quote(value: str) -> str:
+    if _UNRESERVED.fullmatch(value):
+        return value
     return quote(value, safe="")
 
 
@@ -671,6 +676,12 @@ def log_teleconference_device_quality(
     The service also requires a ``User-Agent: AppName/Version`` header, which the
     transport sends.
     """
+    # Imported here because calls_async.models loads the quality models on first use.
+    from calls_async.models import (
+        TeleconferenceDeviceMediaQuality,
+        TeleconferenceDeviceQuality,
+    )
+
     check_instance(quality, TeleconferenceDeviceQuality, "quality")
     for name in ("call_chain_id", "participant_id", "media_leg_id", "device_name"):
         require_id(getattr(quality, name), f"quality.{name}")
@@ -936,8 +947,8 @@ def parse_content_sharing_session(data: Any) -> ContentSharingSession:
 
 
 # Collection responses, read through small models so a failure reports its path
-# (such as "value[2].info.identity"). Unknown keys such as "@odata.context" are kept
-# in additional_data and dropped by the readers.
+# (such as "value[2].info.identity"). Unknown keys such as "@odata.count" are kept in
+# additional_data and dropped by the readers.
 # NOTE: "@odata.nextLink" paging is not followed, because the calls collections are
 # not documented to page.
 

@@ -25,6 +25,7 @@ from calls_async import (
     MediaPrompt,
     NotFoundError,
     OperationFailed,
+    OperationStatus,
     OperationTimeout,
     ParticipantInfo,
     PlayPromptOperation,
@@ -416,6 +417,50 @@ async def test_operation_timeout_keeps_handle_pending(
         await call.hang_up()
         with pytest.raises(CallTerminated):
             await op
+
+
+async def test_several_pending_operations_on_one_call(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy.off(),
+    ) as client:
+        call = await _established(client)
+        ops = [await call.play_prompt([PROMPT] * 10) for _ in range(3)]
+        assert len(client.operations) == 3
+        # A report without an operation id is matched by clientContext among the
+        # call's handles.
+        middle = ops[1]
+        update = PlayPromptOperation(
+            status=OperationStatus.COMPLETED, client_context=middle.client_context
+        )
+        assert client.operations.resolve(call.id, update, source="notification")
+        assert (await middle).status == OperationStatus.COMPLETED
+        assert [op.done() for op in ops] == [False, True, False]
+        assert len(client.operations) == 2
+        # The same clientContext on another call's id matches nothing.
+        assert not client.operations.resolve(
+            "another-call", update, source="notification"
+        )
+        await call.hang_up()
+        for op in (ops[0], ops[2]):
+            with pytest.raises(CallTerminated):
+                await op
+        assert len(client.operations) == 0
+        assert client.operations._by_call == {}
+        assert client.operations._by_id == {}
+
+
+async def test_call_key_reuses_a_lower_case_id(client: CallsClient) -> None:
+    lower = "".join(["abc-", "123"])
+    call = client.calls[lower]
+    assert call.key is lower
+    upper = client.calls["ABC-" + "456"]
+    assert upper.key == "abc-456"
+    assert client.calls["abc-456"] is upper
 
 
 async def test_hang_up_fails_pending_operations(client: CallsClient) -> None:

@@ -880,3 +880,63 @@ def test_outgoing_call_options_type_survives() -> None:
     )
 
     assert type(options) is OutgoingCallOptions
+
+
+# -- shared values ------------------------------------------------------------
+
+
+def _call_resource(call_id: str, user_id: str) -> dict[str, Any]:
+    return {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#app/calls/$entity",
+        "@odata.type": "#microsoft.graph.call",
+        "id": call_id,
+        "callbackUri": "https://bot.example.com/" + "callback",
+        "tenantId": "tenant-" + "1",
+        "source": {
+            "identity": {"application": {"id": "app-1", "displayName": "The bot"}}
+        },
+        "targets": [{"identity": {"user": {"id": user_id}}}],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+    }
+
+
+def test_equal_identities_and_repeated_strings_are_kept_once() -> None:
+    first = from_wire(
+        CallProperties, json.loads(json.dumps(_call_resource("c1", "u1")))
+    )
+    second = from_wire(
+        CallProperties, json.loads(json.dumps(_call_resource("c2", "u2")))
+    )
+    assert first.source is not None and second.source is not None
+    assert first.source is second.source
+    assert first.media_config is second.media_config
+    assert first.callback_uri is second.callback_uri
+    assert first.tenant_id is second.tenant_id
+    # Different users stay different objects with their own values.
+    assert first.targets is not None and second.targets is not None
+    assert first.targets[0] is not second.targets[0]
+    assert first.targets[0].identity.user == Identity(id="u1")
+    assert second.targets[0].identity.user == Identity(id="u2")
+    # The response's @odata.context is dropped rather than kept per call.
+    assert first.additional_data == {}
+
+
+def test_models_with_unknown_fields_are_not_shared() -> None:
+    data = {"id": "u1", "displayName": "A", "extension": {"k": ["v"]}}
+    first = from_wire(Identity, json.loads(json.dumps(data)))
+    second = from_wire(Identity, json.loads(json.dumps(data)))
+    assert first == second
+    assert first is not second
+    assert first.additional_data == {"extension": {"k": ["v"]}}
+    assert to_wire(first) == {"@odata.type": "#microsoft.graph.identity", **data}
+
+
+def test_shared_table_stays_bounded() -> None:
+    from calls_async.models import _converter
+
+    for index in range(_converter._SHARED_LIMIT + 10):
+        from_wire(Identity, {"id": f"user-{index}"})
+    assert 0 < len(_converter._shared) <= _converter._SHARED_LIMIT
+    # A value read after the table started again is still shared from then on.
+    again = from_wire(Identity, {"id": "user-again"})
+    assert from_wire(Identity, {"id": "user-again"}) is again

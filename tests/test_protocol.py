@@ -1199,7 +1199,8 @@ def test_parse_call_of_contract_create_response() -> None:
         is_content_sharing_notification_enabled=True
     )
     assert call.subject is None
-    assert call.additional_data == {"@odata.context": data["@odata.context"]}
+    # The response's @odata.context describes the reply, not the call: not kept.
+    assert call.additional_data == {}
 
 
 def test_parse_participant_list_of_roster() -> None:

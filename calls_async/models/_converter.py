@@ -37,6 +37,13 @@ Reading (``from_wire``):
 
 The models share the values of the input dict (``additional_data``, raw notification
 data) instead of copying them, so mutating the input afterwards changes the model.
+
+Memory. A bot tracks thousands of calls, and every call resource repeats the bot's own
+identity, its callback URI and its tenant. Equal instances of the identity and media
+configuration models, and equal values of a few string fields (``_SHARED_FIELDS``),
+are therefore kept once in a bounded table and reused: the models are frozen, so
+sharing an instance is not observable. ``@odata.context`` describes the response,
+not the resource, and is dropped instead of kept in ``additional_data``.
 """
 
 from __future__ import annotations
@@ -53,10 +60,17 @@ import attrs
 from calls_async._errors import ResponseParseError
 from calls_async.models._base import GraphModel
 from calls_async.models._call import (
+    CallProperties,
     JoinMeetingIdMeetingInfo,
     MeetingInfo,
     OrganizerMeetingInfo,
     TokenMeetingInfo,
+)
+from calls_async.models._identity import (
+    Identity,
+    IdentitySet,
+    InvitationParticipantInfo,
+    ParticipantInfo,
 )
 from calls_async.models._media import (
     AppHostedMediaConfig,
@@ -71,10 +85,6 @@ from calls_async.models._operations import (
     RecordOperation,
     ResultInfo,
     SendDtmfTonesOperation,
-)
-from calls_async.models._quality import (
-    TeleconferenceDeviceMediaQuality,
-    TeleconferenceDeviceVideoQuality,
 )
 
 if TYPE_CHECKING:
@@ -108,16 +118,27 @@ _INFERENCE_KEYS: dict[type[GraphModel], tuple[tuple[str, type[GraphModel]], ...]
         ("participants", InviteParticipantsOperation),
         ("completionReason", SendDtmfTonesOperation),
     ),
-    TeleconferenceDeviceMediaQuality: tuple(
-        (key, TeleconferenceDeviceVideoQuality)
-        for key in (
-            "averageInboundBitRate",
-            "averageInboundFrameRate",
-            "averageOutboundBitRate",
-            "averageOutboundFrameRate",
-        )
-    ),
+    # calls_async.models._quality adds the entry of the media quality types when it
+    # is imported, so that importing the converter does not import that module.
 }
+
+# Classes whose equal instances are read as one shared instance, and string fields
+# whose equal values are read as one string (see "Memory" above).
+_SHARED_CLASSES: frozenset[type[GraphModel]] = frozenset(
+    {
+        Identity,
+        IdentitySet,
+        InvitationParticipantInfo,
+        ParticipantInfo,
+        ServiceHostedMediaConfig,
+    }
+)
+_SHARED_FIELDS: dict[type[GraphModel], frozenset[str]] = {
+    CallProperties: frozenset({"callback_uri", "tenant_id"}),
+}
+# Entries of the shared table; when it fills up it starts again empty.
+_SHARED_LIMIT = 4096
+_ODATA_CONTEXT = "@odata.context"
 
 # Older spellings of a field, read when the canonical key is absent.
 _ALIASES: dict[type[GraphModel], dict[str, str]] = {ResultInfo: {"subCode": "subcode"}}
@@ -207,6 +228,27 @@ def _structure_float(value: Any, _type: Any) -> float:
         except ValueError:
             pass
     raise _WireError(f"expected a number, got {_json_kind(value)}")
+
+
+_shared: dict[Any, Any] = {}
+
+
+def _share(value: Any) -> Any:
+    """Return the kept value equal to ``value``, keeping ``value`` when none is."""
+    kept = _shared.get(value)
+    if kept is not None:
+        return kept
+    if len(_shared) >= _SHARED_LIMIT:
+        _shared.clear()
+    _shared[value] = value
+    return value
+
+
+def _structure_shared_str(value: Any, _type: Any) -> str:
+    if isinstance(value, str):
+        shared: str = _share(value)
+        return shared
+    raise _WireError(f"expected a string, got {_json_kind(value)}")
 
 
 def _structure_raw_json(value: Any, _type: Any) -> Any:
@@ -417,7 +459,8 @@ def _build_structure_hook(cls: type[GraphModel]) -> StructureHook:
 
     attrs.resolve_types(cls)
     overrides: dict[str, Any] = {}
-    known_keys = {_ODATA_TYPE}
+    known_keys = {_ODATA_TYPE, _ODATA_CONTEXT}
+    shared_fields = _SHARED_FIELDS.get(cls, frozenset())
     for field in attrs.fields(cls):
         if field.name == "additional_data":
             overrides[field.name] = override(omit=True)
@@ -428,6 +471,10 @@ def _build_structure_hook(cls: type[GraphModel]) -> StructureHook:
             overrides[field.name] = override(
                 rename=wire, struct_hook=_structure_raw_json
             )
+        elif field.name in shared_fields:
+            overrides[field.name] = override(
+                rename=wire, struct_hook=_structure_shared_str
+            )
         else:
             overrides[field.name] = override(rename=wire)
     generated = make_dict_structure_fn(
@@ -436,6 +483,7 @@ def _build_structure_hook(cls: type[GraphModel]) -> StructureHook:
     own_type = cls.odata_type
     own_type_folded = own_type.lower()
     aliases = _ALIASES.get(cls)
+    shared = cls in _SHARED_CLASSES
 
     def structure_model(data: Any, _type: Any) -> Any:
         if not isinstance(data, dict):
@@ -458,6 +506,10 @@ def _build_structure_hook(cls: type[GraphModel]) -> StructureHook:
             # The instance is new and not yet shared, so setting the frozen field here
             # is safe. It saves copying the input into a second dict for __init__.
             object.__setattr__(instance, "additional_data", extra)
+        elif shared:
+            # additional_data may hold unhashable JSON, so only plain instances are
+            # shared.
+            instance = _share(instance)
         return instance
 
     return structure_model
