@@ -116,7 +116,7 @@ class Operation(Generic[OperationT]):
         "_id",
         "_latest",
         "_registry",
-        "_waiter",
+        "_waiters",
         "completed_by",
     )
 
@@ -133,7 +133,9 @@ class Operation(Generic[OperationT]):
         self._id = first.id
         self._client_context = first.client_context or client_context
         self._registry = registry
-        self._waiter: asyncio.Future[None] | None = None
+        # One future per wait in progress, so a waiter that times out or is
+        # cancelled takes only its own future with it.
+        self._waiters: list[asyncio.Future[bool]] | None = None
         self._error: CallsError | None = None
         self._done = False
         self.completed_by: str | None = None
@@ -205,15 +207,23 @@ class Operation(Generic[OperationT]):
         return self._latest
 
     async def _wait_pending(self, limit: float | None) -> None:
-        if self._waiter is None:
-            self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        if self._waiters is None:
+            self._waiters = [waiter]
+        else:
+            self._waiters.append(waiter)
         self._registry.start_polling(self)
+        timer = None if limit is None else loop.call_later(limit, _time_out, waiter)
         try:
-            async with asyncio.timeout(limit):
-                # Shielded, so one waiter timing out or being cancelled leaves the
-                # signal intact for the others.
-                await asyncio.shield(self._waiter)
-        except TimeoutError:
+            finished = await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if not self._done and self._waiters is not None:
+                self._waiters.remove(waiter)
+        if not finished:
+            assert limit is not None
             raise OperationTimeout(
                 f"operation {self._id} on call {self._call.id} did not finish within "
                 f"{limit:g} s; await it again to keep waiting, or raise "
@@ -221,7 +231,7 @@ class Operation(Generic[OperationT]):
                 call_id=self._call.id,
                 operation_id=self._id,
                 client_context=self._client_context,
-            ) from None
+            )
 
     def _finish(self, latest: OperationT | None, error: CallsError | None) -> None:
         if self._done:
@@ -230,8 +240,12 @@ class Operation(Generic[OperationT]):
             self._latest = latest
         self._error = error
         self._done = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        waiters = self._waiters
+        if waiters is not None:
+            self._waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(True)
 
     def _apply(self, update: CommsOperation, source: str) -> bool:
         """Take a newer report of this operation; return True if it was final."""
@@ -259,6 +273,11 @@ class Operation(Generic[OperationT]):
             result_message=info.message if info is not None else None,
             operation=update,
         )
+
+
+def _time_out(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 def _common_fields(update: CommsOperation) -> dict[str, Any]:
@@ -383,13 +402,15 @@ class OperationRegistry:
         if op._apply(update, source):
             self._forget(op)
             self._count(op)
-            op.call._emit(
-                OperationCompleted(
-                    call_id=op.call.id,
-                    operation=op.latest,
-                    succeeded=op._error is None,
+            call = op.call
+            if call._subscribers:
+                call._emit(
+                    OperationCompleted(
+                        call_id=call.id,
+                        operation=op.latest,
+                        succeeded=op._error is None,
+                    )
                 )
-            )
         return True
 
     def find(

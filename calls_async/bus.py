@@ -127,8 +127,9 @@ class NotificationBus(abc.ABC):
 class InProcessBus(NotificationBus):
     """The default bus of one process: entries go straight to the local dispatcher.
 
-    Entries are applied on the next turn of the event loop, after the webhook has
-    replied. Every call is owned by this process, so no call is ever taken over.
+    Entries are applied before the webhook replies, so an awaiting task resumes on
+    the next turn of the event loop. Every call is owned by this process, so no call
+    is ever taken over.
     """
 
     def __init__(self) -> None:
@@ -153,7 +154,7 @@ class InProcessBus(NotificationBus):
     async def publish(
         self, entries: Sequence[NotificationEntry], *, tenant_id: str | None
     ) -> None:
-        """Queue the entries on the local dispatcher.
+        """Apply the entries on the local dispatcher now.
 
         Raises:
             PublishError: the bus was stopped or never started.
@@ -161,7 +162,7 @@ class InProcessBus(NotificationBus):
         client = self._bound
         if client is None or self.stopped:
             raise PublishError(f"{self!r} delivers to no client")
-        client.notifications.submit(entries, tenant_id=tenant_id)
+        client.notifications.apply(entries, tenant_id)
 
     async def stop(self) -> None:
         """Stop accepting entries."""

@@ -19,6 +19,7 @@ notification again later.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -141,7 +142,11 @@ class CallbackHandler:
             return self._reject(
                 request, 413, f"body over the limit of {self._max_body_size} bytes"
             )
-        except (aiohttp.ClientPayloadError, ConnectionError) as err:
+        except (
+            aiohttp.ClientPayloadError,
+            asyncio.IncompleteReadError,
+            ConnectionError,
+        ) as err:
             return self._reject(request, 400, f"body could not be read: {err}")
         try:
             entries = parse_notifications(json.loads(body))
@@ -171,8 +176,11 @@ class CallbackHandler:
 
     async def _read_body(self, request: web.Request) -> bytes:
         length = request.content_length
-        if length is not None and length > self._max_body_size:
-            raise _BodyTooLarge
+        if length is not None:
+            if length > self._max_body_size:
+                raise _BodyTooLarge
+            # The parser delivers exactly Content-Length bytes, so one read does.
+            return await request.content.readexactly(length)
         chunks = []
         total = 0
         async for chunk in request.content.iter_chunked(_READ_CHUNK):
