@@ -6,17 +6,20 @@ service, a recording download, goes through :meth:`HttpTransport.fetch_recording
 which carries the recording access token and never the Graph token.
 
 The send path is split into named steps: ``send`` authorizes and times the request,
-``_send_once`` puts it on the wire and reads the reply, ``_map_client_error`` turns
-aiohttp's exceptions into the library's, and ``_status_error`` builds the exception
-for an error status.
+``_exchange`` takes a request slot, puts the request on the wire and reads the
+reply, ``_map_client_error`` turns aiohttp's exceptions into the library's, and
+``_status_error`` builds the exception for an error status.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import ipaddress
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -136,6 +139,85 @@ class Response:
         return _protocol.parse_json(self.body)
 
 
+class _RequestSlots:
+    """At most ``limit`` requests in flight; the others wait in arrival order.
+
+    A free slot is taken without awaiting anything. Waiters queue in order and share
+    one timeout, so the first in the queue always runs out first, and one timer for
+    the whole queue replaces a timer per waiting request.
+    """
+
+    __slots__ = ("_free", "_timeout", "_timer", "_waiters")
+
+    def __init__(self, limit: int, timeout: float | None) -> None:
+        self._free = limit
+        self._timeout = timeout
+        self._timer: asyncio.TimerHandle | None = None
+        # (deadline on the loop's clock, future set to True for a slot or False
+        # when the deadline passed).
+        self._waiters: collections.deque[tuple[float, asyncio.Future[bool]]] = (
+            collections.deque()
+        )
+
+    @property
+    def free(self) -> int:
+        """Slots not in use."""
+        return self._free
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a slot (cancelled ones until they are skipped)."""
+        return len(self._waiters)
+
+    def try_take(self) -> bool:
+        """Take a free slot if one is free and nobody waits; return True if taken."""
+        if self._free and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    def wait(self) -> asyncio.Future[bool]:
+        """Queue for a slot; the future turns True with a slot, False on timeout.
+
+        A plain function rather than a coroutine, so a waiting request holds no
+        extra frame. Pass the future to :meth:`abandon` if the wait is cancelled.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        deadline = math.inf if self._timeout is None else loop.time() + self._timeout
+        self._waiters.append((deadline, waiter))
+        if self._timer is None and self._timeout is not None:
+            self._timer = loop.call_at(deadline, self._expire)
+        return waiter
+
+    def abandon(self, waiter: asyncio.Future[bool]) -> None:
+        """Pass on the slot of a cancelled wait if it was granted just before."""
+        if waiter.done() and not waiter.cancelled() and waiter.result():
+            self.release()
+
+    def release(self) -> None:
+        """Give a slot back: to the first waiter still waiting, else to the pool."""
+        waiters = self._waiters
+        while waiters:
+            _, waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(True)
+                return
+        self._free += 1
+
+    def _expire(self) -> None:
+        self._timer = None
+        waiters = self._waiters
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while waiters and (waiters[0][0] <= now or waiters[0][1].done()):
+            _, waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(False)
+        if waiters:
+            self._timer = loop.call_at(waiters[0][0], self._expire)
+
+
 class HttpTransport:
     """Sends Graph requests over one shared ``aiohttp.ClientSession``.
 
@@ -175,7 +257,7 @@ class HttpTransport:
         self._connection_limit = connection_limit
         self._pool_timeout = pool_timeout
         self._connect_timeout = connect_timeout
-        self._slots: asyncio.Semaphore | None = None
+        self._slots = _RequestSlots(connection_limit, pool_timeout)
         self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self.retry = retry
         self._user_agent = user_agent or f"calls-async/{__version__}"
@@ -239,17 +321,27 @@ class HttpTransport:
 
         started = time.monotonic()
         try:
-            # The first attempt runs here rather than in _retrying, which keeps the
-            # coroutine chain of the common case short.
-            return await self._send_authorized(
-                session, method, path, data, limit, request_id
+            # The first attempt runs here rather than in _send_authorized and
+            # _retrying, which keeps the coroutine chain of the common case short.
+            token = self._tokens.cached() or await self._tokens.get()
+            url = self.base_url + path
+            response = await self._exchange(
+                session,
+                method,
+                url,
+                self._headers(token, request_id, data),
+                data,
+                limit,
+                request_id,
             )
+            return self._checked(method, path, url, token, response, started)
         except (HTTPStatusError, TransportError) as err:
             first_error: HTTPStatusError | TransportError = err
-
-        def attempt() -> Awaitable[Response]:
-            return self._send_authorized(session, method, path, data, limit, request_id)
-
+        # A partial rather than a closure: a closure would make every variable it
+        # uses a cell, allocated on each call of send even when nothing fails.
+        attempt = functools.partial(
+            self._send_authorized, session, method, path, data, limit, request_id
+        )
         return await self._retrying(
             policy,
             method,
@@ -349,6 +441,22 @@ class HttpTransport:
         client_request_id: str,
     ) -> Response:
         token = self._tokens.cached() or await self._tokens.get()
+        url = self.base_url + path
+        started = time.monotonic()
+        response = await self._exchange(
+            session,
+            method,
+            url,
+            self._headers(token, client_request_id, data),
+            data,
+            timeout,
+            client_request_id,
+        )
+        return self._checked(method, path, url, token, response, started)
+
+    def _headers(
+        self, token: str, client_request_id: str, data: bytes | None
+    ) -> dict[str, str]:
         headers = {
             "Authorization": "Bearer " + token,
             "client-request-id": client_request_id,
@@ -356,15 +464,18 @@ class HttpTransport:
         }
         if data is not None:
             headers["Content-Type"] = "application/json"
-        url = self.base_url + path
-        started = time.monotonic()
-        slots = await self._take_slot(method, url, client_request_id)
-        try:
-            response = await self._send_once(
-                session, method, url, headers, data, timeout, client_request_id
-            )
-        finally:
-            slots.release()
+        return headers
+
+    def _checked(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        token: str,
+        response: Response,
+        started: float,
+    ) -> Response:
+        """Count and log a reply; raise for an error status."""
         self.requests_sent += 1
         if _log.isEnabledFor(logging.INFO):
             _log.info(
@@ -374,7 +485,7 @@ class HttpTransport:
                 response.status,
                 (time.monotonic() - started) * 1000,
                 response.headers.get("request-id"),
-                client_request_id,
+                response.client_request_id,
             )
         if response.status >= 300:
             if response.status == 401:
@@ -382,36 +493,7 @@ class HttpTransport:
             raise _status_error(method, url, response)
         return response
 
-    async def _take_slot(
-        self, method: str, url: str, client_request_id: str
-    ) -> asyncio.Semaphore:
-        """Take one of ``connection_limit`` request slots and return the semaphore.
-
-        The caller releases it. Waiting is bounded by ``pool_timeout``; the timer is
-        set only when no slot is free, which is rare and keeps the common case cheap.
-        """
-        slots = self._slots
-        if slots is None:
-            slots = self._slots = asyncio.Semaphore(self._connection_limit)
-        if not slots.locked():
-            await slots.acquire()
-            return slots
-        try:
-            async with asyncio.timeout(self._pool_timeout):
-                await slots.acquire()
-        except TimeoutError:
-            where = _without_query(url)
-            raise PoolTimeout(
-                f"{method} {where} was not sent: all {self._connection_limit} "
-                f"connections stayed busy for {self._pool_timeout:g} s; raise "
-                "connection_limit or pool_timeout, or start fewer requests at once",
-                method=method,
-                url=where,
-                client_request_id=client_request_id,
-            ) from None
-        return slots
-
-    async def _send_once(
+    async def _exchange(
         self,
         session: aiohttp.ClientSession,
         method: str,
@@ -421,12 +503,35 @@ class HttpTransport:
         timeout: float | None,
         client_request_id: str,
     ) -> Response:
+        """Take a request slot, send the request and read the whole reply.
+
+        Waiting for a slot is bounded by ``pool_timeout``.
+        """
         client_timeout = self._client_timeouts.get(timeout)
         if client_timeout is None:
             client_timeout = aiohttp.ClientTimeout(
                 total=timeout, sock_connect=self._connect_timeout
             )
             self._client_timeouts[timeout] = client_timeout
+        slots = self._slots
+        if not slots.try_take():
+            waiter = slots.wait()
+            try:
+                granted = await waiter
+            except asyncio.CancelledError:
+                slots.abandon(waiter)
+                raise
+            if not granted:
+                where = _without_query(url)
+                raise PoolTimeout(
+                    f"{method} {where} was not sent: all {self._connection_limit} "
+                    f"connections stayed busy for {self._pool_timeout:g} s; raise "
+                    "connection_limit or pool_timeout, or start fewer requests at "
+                    "once",
+                    method=method,
+                    url=where,
+                    client_request_id=client_request_id,
+                ) from None
         try:
             async with session.request(
                 method,
@@ -440,6 +545,8 @@ class HttpTransport:
                 return Response(reply.status, reply.headers, body, client_request_id)
         except (aiohttp.ClientError, TimeoutError) as err:
             raise _map_client_error(err, method, url, client_request_id) from err
+        finally:
+            slots.release()
 
     async def fetch_recording(
         self,
@@ -486,13 +593,9 @@ class HttpTransport:
             headers = {"client-request-id": request_id, "User-Agent": self._user_agent}
             if _origin(url) == origin:
                 headers["Authorization"] = "Bearer " + access_token
-            slots = await self._take_slot("GET", url, request_id)
-            try:
-                response = await self._send_once(
-                    session, "GET", url, headers, None, timeout, request_id
-                )
-            finally:
-                slots.release()
+            response = await self._exchange(
+                session, "GET", url, headers, None, timeout, request_id
+            )
             location = response.headers.get("Location")
             if response.status in _REDIRECT_STATUSES and location:
                 url = check_url(urljoin(url, location), name="recording redirect")

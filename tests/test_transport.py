@@ -33,6 +33,7 @@ from calls_async import (
     TooManyRequestsError,
     UnauthorizedError,
 )
+from calls_async._http import _RequestSlots
 from calls_async._retry import RetryPolicy as _Policy
 from calls_async.testing import Emulator
 
@@ -488,8 +489,8 @@ async def test_cancelled_requests_leak_nothing(stub_server: Any) -> None:
         connector = session.connector
         assert connector is not None
         assert len(connector._acquired) == 0
-        assert client._transport._slots is not None
-        assert client._transport._slots._value == 10
+        slots = client._transport._slots
+        assert (slots.free, slots.waiting) == (10, 0)
     # The stub server's own handler tasks are still waiting; only client tasks count.
     client_tasks = [
         t
@@ -573,3 +574,46 @@ async def test_session_passed_in_gets_no_close(stub_server: Any) -> None:
         async with _client(stub.url, session=session) as client:
             await client.calls[CALL_ID].keep_alive()
         assert not session.closed
+
+
+async def test_request_slots_are_handed_out_in_order() -> None:
+    slots = _RequestSlots(1, timeout=5.0)
+    assert slots.try_take()
+    first, second = slots.wait(), slots.wait()
+    assert not slots.try_take()  # nobody jumps the queue
+    slots.release()
+    assert first.result() is True
+    assert not second.done()
+    slots.release()
+    assert second.result() is True
+    slots.release()
+    assert (slots.free, slots.waiting) == (1, 0)
+
+
+async def test_cancelled_slot_wait_passes_a_granted_slot_on() -> None:
+    slots = _RequestSlots(1, timeout=5.0)
+    assert slots.try_take()
+    granted, cancelled, next_in_line = slots.wait(), slots.wait(), slots.wait()
+    cancelled.cancel()
+    slots.release()
+    assert granted.result() is True
+    # The task that owned `granted` was cancelled before it could run: the slot
+    # goes to the next live waiter, skipping the cancelled one.
+    slots.abandon(granted)
+    assert next_in_line.result() is True
+    slots.abandon(cancelled)  # a cancelled wait held no slot
+    slots.release()
+    assert (slots.free, slots.waiting) == (1, 0)
+
+
+async def test_slot_waits_time_out_in_order_with_one_timer() -> None:
+    slots = _RequestSlots(1, timeout=0.05)
+    assert slots.try_take()
+    early = slots.wait()
+    await asyncio.sleep(0.03)
+    late = slots.wait()
+    assert await early is False
+    assert not late.done()
+    assert await late is False
+    slots.release()
+    assert (slots.free, slots.waiting) == (1, 0)
