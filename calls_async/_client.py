@@ -292,7 +292,8 @@ class CallsClient:
         """
         if not entries:
             return
-        await self._start_bus()
+        if not self._bus_started:
+            await self._start_bus()
         await self._bus.publish(entries, tenant_id=tenant_id)
 
     def _call_became_known(self, call: Call) -> None:

@@ -33,6 +33,7 @@ import collections
 import enum
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -101,12 +102,26 @@ _CHILD_KINDS = {
 }
 
 
+# "/communications/calls/{id}", optionally followed by "/{kind}" and "/{child id}".
+_PLAIN_RESOURCE_URL = re.compile(
+    r"/?(?i:communications|app)/(?i:calls)/([^/?#]+)(?:/([^/?#]+)(?:/([^/?#]+))?)?"
+)
+
+
 def parse_resource_url(url: str) -> tuple[str | None, ResourceKind, str | None]:
     """Split a notification's resource URL into call id, kind and child id.
 
     Accepts ``/communications/calls/{id}...`` with or without the leading slash, the
     legacy ``/app/calls/{id}...`` form, and absolute Graph URLs.
     """
+    match = _PLAIN_RESOURCE_URL.fullmatch(url)
+    if match is not None:
+        # The form the service sends, read without splitting.
+        call_id, child_kind, child = match.groups()
+        if child_kind is None:
+            return call_id, ResourceKind.CALL, None
+        kind = _CHILD_KINDS.get(child_kind.lower(), ResourceKind.OTHER)
+        return call_id, kind, child
     path = urlsplit(url).path if "://" in url else url
     segments = [s for s in path.split("/") if s]
     for start in range(len(segments) - 1):
