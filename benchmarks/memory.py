@@ -15,7 +15,10 @@ notifications. Steps, with ``gc.collect()`` before each reading:
 4. one task per handle awaiting ``await op``, as a bot does (the handle's future,
    the task, and the timer of the fallback poll the registry sets for an awaited
    handle);
-5. every call hung up: their handles fail with CallTerminated and the tasks end.
+5. every call hung up: their handles fail with CallTerminated and the tasks end;
+   the calls stay in the recently-ended map for ``calls.recent_ttl``, which this
+   benchmark sets to 1 s (the default is 60 s);
+6. the recently-ended time passed: what the client still holds of the calls.
 
 A reading is either the process's resident set size (RSS, ``--mode rss``) or the
 bytes traced by ``tracemalloc`` (``--mode tracemalloc``, started before step 1, so
@@ -63,6 +66,8 @@ from calls_async.webhook import create_app
 PROMPT = "https://media.example.com/benchmark.wav"
 EMULATOR_SETTINGS = {"prompt_duration": 3600.0}
 WARM_UP_CALLS = CONNECTION_LIMIT
+# Seconds ended calls stay known during the run (the client's default is 60).
+RECENT_TTL = 1.0
 # Seconds one worker process may take.
 WORKER_TIMEOUT = 600.0
 MODES = ("rss", "tracemalloc")
@@ -90,6 +95,7 @@ async def measure_in_process(
         )
         async with client:
             create_app(client, app_id=emulator.app_id, verify_tokens=False)
+            client.calls.recent_ttl = RECENT_TTL
 
             async def create_calls(count: int) -> None:
                 # Each call rings its own user, so no call shares its target's
@@ -133,10 +139,14 @@ async def measure_in_process(
             outcomes = await asyncio.gather(*waiters, return_exceptions=True)
             del ops, waiters, outcomes
             after_hang_up = await reading(mode)
+            recently_ended = len(client.calls._recent)
+            await asyncio.sleep(RECENT_TTL)
+            after_recent_ttl = await reading(mode)
             retained = {
                 "live_calls": len(client.calls),
                 "pending_operations": len(client.operations),
                 "registry_pollers": len(client.operations._pollers),
+                "recently_ended_calls_at_hang_up": recently_ended,
                 "recently_ended_calls": len(client.calls._recent),
             }
     if mode == "tracemalloc":
@@ -151,6 +161,7 @@ async def measure_in_process(
         "bytes_per_pending_operation": (with_ops - with_calls) / calls,
         "bytes_per_awaited_operation": (with_waiters - with_calls) / calls,
         "bytes_left_per_call_after_hang_up": (after_hang_up - idle) / calls,
+        "bytes_left_per_call_after_recent_ttl": (after_recent_ttl - idle) / calls,
         "retained_after_hang_up": retained,
     }
 
@@ -197,7 +208,8 @@ def describe(result: dict[str, Any]) -> str:
             f"  {r['bytes_per_pending_operation']:>7.0f} B/pending op"
             f"  {r['bytes_per_awaited_operation']:>7.0f} B/awaited op"
             f"  {r['bytes_left_per_call_after_hang_up']:>7.0f} B/call left after"
-            f" hang-up  idle RSS {r['idle_rss_bytes'] / 2**20:.1f} MiB"
+            f" hang-up  {r['bytes_left_per_call_after_recent_ttl']:>7.0f} B/call"
+            f" after recent_ttl  idle RSS {r['idle_rss_bytes'] / 2**20:.1f} MiB"
             f"  retained {r['retained_after_hang_up']}"
         )
     return "\n".join(lines)

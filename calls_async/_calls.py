@@ -773,6 +773,7 @@ class CallCollection:
             collections.OrderedDict()
         )
         self.recent_ttl = 60.0
+        self._expiry_timer: asyncio.TimerHandle | None = None
 
     def __getitem__(self, call_id: str) -> Call:
         if not isinstance(call_id, str) or not call_id:
@@ -900,8 +901,36 @@ class CallCollection:
             now = time.monotonic()
             self._recent[call.key] = (now + self.recent_ttl, call)
             self._recent.move_to_end(call.key)
-            while self._recent:
-                key, (expires_at, _) = next(iter(self._recent.items()))
-                if expires_at > now:
-                    break
-                del self._recent[key]
+            self._forget_expired(now)
+
+    def _forget_expired(self, now: float) -> None:
+        """Drop the lately ended calls whose time is up; time the next drop.
+
+        The timer releases the last calls of a burst even when no other call ends
+        after them.
+        """
+        recent = self._recent
+        while recent:
+            key, (expires_at, _) = next(iter(recent.items()))
+            if expires_at > now:
+                break
+            del recent[key]
+        if not recent or self._expiry_timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        expires_at = next(iter(recent.values()))[0]
+        self._expiry_timer = loop.call_later(
+            max(0.0, expires_at - now), self._on_expiry_timer
+        )
+
+    def _on_expiry_timer(self) -> None:
+        self._expiry_timer = None
+        self._forget_expired(time.monotonic())
+
+    def _stop_expiry_timer(self) -> None:
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+            self._expiry_timer = None

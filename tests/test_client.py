@@ -454,6 +454,19 @@ async def test_several_pending_operations_on_one_call(
         assert client.operations._by_id == {}
 
 
+async def test_ended_calls_are_released_after_recent_ttl(client: CallsClient) -> None:
+    client.calls.recent_ttl = 0.05
+    call = await _established(client)
+    await call.hang_up()
+    # Kept a moment for late notifications, under the same object.
+    assert client.calls._known(call.id) is call
+    # No other call ends after it, and it is still released once its time is up.
+    await asyncio.sleep(0.15)
+    assert client.calls._known(call.id) is None
+    assert len(client.calls._recent) == 0
+    assert client.calls._expiry_timer is None
+
+
 async def test_call_key_reuses_a_lower_case_id(client: CallsClient) -> None:
     lower = "".join(["abc-", "123"])
     call = client.calls[lower]

@@ -137,7 +137,7 @@ _SHARED_FIELDS: dict[type[GraphModel], frozenset[str]] = {
     CallProperties: frozenset({"callback_uri", "tenant_id"}),
 }
 # Entries of the shared table; when it fills up it starts again empty.
-_SHARED_LIMIT = 4096
+_SHARED_LIMIT = 1024
 _ODATA_CONTEXT = "@odata.context"
 
 # Older spellings of a field, read when the canonical key is absent.
