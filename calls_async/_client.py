@@ -68,7 +68,7 @@ class CallsClient:
         connection_limit: requests in flight at once (default 100, the number of
             concurrent calls Graph allows per app and tenant); also the connections
             of the client's own session.
-        pool_timeout: seconds a request waits for a free slot before
+        pool_timeout: seconds a request waits for a free connection before
             :class:`PoolTimeout`.
         connect_timeout: seconds a new connection may take to open.
         retry: the default :class:`RetryPolicy`; each method takes ``retry=`` to

@@ -489,8 +489,7 @@ async def test_cancelled_requests_leak_nothing(stub_server: Any) -> None:
         connector = session.connector
         assert connector is not None
         assert len(connector._acquired) == 0
-        slots = client._transport._slots
-        assert (slots.free, slots.waiting) == (10, 0)
+        assert client._transport._in_flight == 0
     # The stub server's own handler tasks are still waiting; only client tasks count.
     client_tasks = [
         t
@@ -574,6 +573,56 @@ async def test_session_passed_in_gets_no_close(stub_server: Any) -> None:
         async with _client(stub.url, session=session) as client:
             await client.calls[CALL_ID].keep_alive()
         assert not session.closed
+
+
+async def test_pool_timeout_with_a_callers_session(stub_server: Any) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(1)
+        return _json(b'{"id":"c","state":"established"}')
+
+    stub = await stub_server(handler)
+    # The caller's connector allows 10 connections; connection_limit still holds
+    # the client to one request in flight.
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=10)
+    ) as session:
+        async with _client(
+            stub.url, session=session, connection_limit=1, pool_timeout=0.05
+        ) as client:
+            slow = asyncio.ensure_future(client.calls.get(CALL_ID))
+            await asyncio.sleep(0.05)
+            with pytest.raises(PoolTimeout, match="connection_limit"):
+                await client.calls.get("other-call")
+            await slow
+            slots = client._transport._slots
+            assert slots is not None
+            assert (slots.free, slots.waiting) == (1, 0)
+    assert len(stub.seen) == 1
+
+
+async def test_cancelled_requests_on_a_callers_session_free_their_slots(
+    stub_server: Any,
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response()
+
+    stub = await stub_server(handler)
+    async with aiohttp.ClientSession() as session:
+        async with _client(stub.url, session=session, connection_limit=3) as client:
+            tasks = [
+                asyncio.ensure_future(client.calls[f"c{i}"].keep_alive())
+                for i in range(12)
+            ]
+            await asyncio.sleep(0.2)
+            slots = client._transport._slots
+            assert slots is not None
+            assert (slots.free, slots.waiting) == (0, 9)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            assert (slots.free, slots.waiting) == (3, 0)
+            assert client._transport._in_flight == 0
 
 
 async def test_request_slots_are_handed_out_in_order() -> None:
