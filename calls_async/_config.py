@@ -1,11 +1,18 @@
-"""Shared settings types (the "use the client default" sentinel) and id folding."""
+"""Shared settings types (the "use the client default" sentinel) and id helpers."""
 
 from __future__ import annotations
 
 import enum
+import os
 from typing import Final
 
-__all__ = ["USE_CLIENT_DEFAULT", "Timeout", "UseClientDefault", "fold_id"]
+__all__ = [
+    "USE_CLIENT_DEFAULT",
+    "Timeout",
+    "UseClientDefault",
+    "fold_id",
+    "random_uuid",
+]
 
 
 class UseClientDefault(enum.Enum):
@@ -34,3 +41,17 @@ def fold_id(value: str) -> str:
     """
     folded = value.lower()
     return value if folded == value else folded
+
+
+def random_uuid() -> str:
+    """Return a random (version 4) UUID string, as ``str(uuid.uuid4())`` does.
+
+    Every request carries one as its client-request-id and every action one as its
+    clientContext; formatting the random bytes directly takes half the time of
+    building a ``uuid.UUID``.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

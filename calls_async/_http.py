@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -31,7 +30,7 @@ from yarl import URL
 
 from calls_async import _protocol
 from calls_async._auth import TokenCache
-from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault
+from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault, random_uuid
 from calls_async._errors import (
     CallsError,
     ClientClosedError,
@@ -323,7 +322,7 @@ class HttpTransport:
             ClientClosedError: the client was closed.
         """
         session = self._get_session()
-        request_id = client_request_id or str(uuid.uuid4())
+        request_id = client_request_id or random_uuid()
         data = (
             None if body is None else json.dumps(body, separators=(",", ":")).encode()
         )
@@ -608,7 +607,7 @@ class HttpTransport:
         """
         check_url(url, name="recording location")
         session = self._get_session()
-        request_id = str(uuid.uuid4())
+        request_id = random_uuid()
         limit = self._timeout if timeout is USE_CLIENT_DEFAULT else timeout
 
         def attempt() -> Awaitable[Response]:

@@ -19,13 +19,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
-from calls_async._config import USE_CLIENT_DEFAULT, UseClientDefault, fold_id
+from calls_async._config import (
+    USE_CLIENT_DEFAULT,
+    UseClientDefault,
+    fold_id,
+    random_uuid,
+)
 from calls_async._errors import (
     CallsError,
     NotFoundError,
@@ -48,7 +52,7 @@ _log = logging.getLogger("calls_async.operations")
 
 def new_client_context() -> str:
     """Return a fresh clientContext, so that every operation can be matched."""
-    return str(uuid.uuid4())
+    return random_uuid()
 
 
 @attrs.frozen(kw_only=True)
