@@ -6,6 +6,9 @@ Start with :class:`CallsClient`; models and enums are re-exported here and live 
 
 from __future__ import annotations
 
+import typing
+
+from calls_async import models as _models
 from calls_async._bulk import BulkResult, run_bulk
 from calls_async._calls import Call, CallCollection
 from calls_async._client import DEFAULT_OPERATION_TIMEOUT, GRAPH_BASE_URL, CallsClient
@@ -49,8 +52,17 @@ from calls_async._operations import Operation, PollingPolicy
 from calls_async._participants import Participant, ParticipantCollection, Roster
 from calls_async._retry import DEFAULT_RETRY, RetryPolicy
 from calls_async._version import __version__
-from calls_async.models import *  # noqa: F403
 from calls_async.models import __all__ as _models_all
+
+if typing.TYPE_CHECKING:
+    from calls_async.models import *  # noqa: F403
+else:
+    # A star import would read every name of models.__all__, which imports the
+    # device quality models that calls_async.models loads on first use. Copying the
+    # names loaded so far leaves the rest to __getattr__ below.
+    globals().update(
+        {name: value for name, value in vars(_models).items() if name in _models_all}
+    )
 
 __all__ = [
     "DEFAULT_CONNECTION_LIMIT",
@@ -104,3 +116,20 @@ __all__ = [
     "run_bulk",
     *_models_all,
 ]
+
+
+# Hidden from type checkers, which would accept any attribute name of a module that
+# defines __getattr__. They read the names from the star import above.
+if not typing.TYPE_CHECKING:
+
+    def __getattr__(name: str) -> typing.Any:
+        """Look up a model that calls_async.models imports on first use (PEP 562)."""
+        if name not in _models_all:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(_models, name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

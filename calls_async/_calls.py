@@ -123,10 +123,12 @@ class Call:
         "tone_info",
     )
 
-    def __init__(self, client: CallsClient, call_id: str, key: str) -> None:
+    def __init__(
+        self, client: CallsClient, call_id: str, key: str | None = None
+    ) -> None:
         self._client = client
         self.id = call_id
-        self.key = key
+        self.key = fold_id(call_id) if key is None else key
         self.state: CallState | str | None = None
         """The last known state, or None before anything was heard of the call."""
         self.result_info: ResultInfo | None = None

@@ -907,13 +907,15 @@ def test_equal_identities_and_repeated_strings_are_kept_once() -> None:
     second = from_wire(
         CallProperties, json.loads(json.dumps(_call_resource("c2", "u2")))
     )
-    assert first.source is not None and second.source is not None
+    assert first.source is not None
+    assert second.source is not None
     assert first.source is second.source
     assert first.media_config is second.media_config
     assert first.callback_uri is second.callback_uri
     assert first.tenant_id is second.tenant_id
     # Different users stay different objects with their own values.
-    assert first.targets is not None and second.targets is not None
+    assert first.targets is not None
+    assert second.targets is not None
     assert first.targets[0] is not second.targets[0]
     assert first.targets[0].identity.user == Identity(id="u1")
     assert second.targets[0].identity.user == Identity(id="u2")

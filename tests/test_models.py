@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import enum
 import inspect
+import pickle
 import subprocess
 import sys
+from typing import ClassVar
 
 import attrs
 import pytest
@@ -15,6 +18,7 @@ from calls_async.models import (
     AudioRoutingGroup,
     CallProperties,
     CallState,
+    CommsNotification,
     CommsOperation,
     GraphModel,
     Identity,
@@ -90,6 +94,59 @@ def test_import_does_not_import_cattrs() -> None:
     assert output.strip() == "False"
 
 
+def test_import_defers_device_quality_models() -> None:
+    code = """
+import sys
+import calls_async
+from calls_async.models import from_wire
+
+print("calls_async.models._quality" in sys.modules)
+print("TeleconferenceDeviceQuality" in dir(calls_async))
+print("TeleconferenceDeviceQuality" in dir(calls_async.models))
+print("calls_async.models._quality" in sys.modules)
+print(calls_async.TeleconferenceDeviceQuality.__module__)
+print("calls_async.models._quality" in sys.modules)
+quality = from_wire(
+    calls_async.TeleconferenceDeviceMediaQuality, {"averageInboundBitRate": 10}
+)
+print(type(quality).__name__)
+"""
+
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    lines = completed.stdout.split()
+
+    assert len(lines) == 7, completed.stdout
+    loaded_after_import, in_dir, in_models_dir, loaded_after_dir = lines[:4]
+    module, loaded_after_access, inferred = lines[4:]
+    assert loaded_after_import == "False"
+    assert in_dir == "True"
+    assert in_models_dir == "True"
+    assert loaded_after_dir == "False"
+    assert module == "calls_async.models._quality"
+    assert loaded_after_access == "True"
+    assert inferred == "TeleconferenceDeviceVideoQuality"
+
+
+def test_lazy_quality_names_are_exported() -> None:
+    import calls_async
+
+    for name in models._QUALITY_NAMES:
+        assert name in models.__all__
+        assert name in calls_async.__all__
+        assert getattr(calls_async, name) is getattr(models, name)
+
+
+def test_unknown_module_attribute_raises() -> None:
+    import calls_async
+
+    with pytest.raises(AttributeError, match="NoSuchModel"):
+        _ = models.NoSuchModel  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="NoSuchModel"):
+        _ = calls_async.NoSuchModel  # type: ignore[attr-defined]
+
+
 def test_model_type_names_are_unique_graph_names() -> None:
     names = [cls.odata_type for cls in MODEL_CLASSES]
 
@@ -105,6 +162,15 @@ def test_model_is_frozen_slotted_and_keyword_only(cls: type[GraphModel]) -> None
     params = attrs.fields(cls)
     assert all(field.kw_only for field in params)
     assert attrs.fields_dict(cls)["additional_data"].repr is False
+
+
+@pytest.mark.parametrize("cls", MODEL_CLASSES, ids=lambda cls: cls.__name__)
+def test_model_inherits_repr_and_pickling(cls: type[GraphModel]) -> None:
+    # attrs generates these unless the class passes repr=False and
+    # getstate_setstate=False, which costs import time.
+    assert cls.__repr__ is GraphModel.__repr__
+    assert cls.__getstate__ is GraphModel.__getstate__
+    assert cls.__setstate__ is GraphModel.__setstate__
 
 
 @pytest.mark.parametrize("enum_type", ENUM_CLASSES, ids=lambda cls: cls.__name__)
@@ -243,6 +309,82 @@ def test_repr_hides_secrets(model: GraphModel) -> None:
 
     assert "s3cret-token" not in text
     assert type(model).__name__ in text
+
+
+def test_repr_prints_nested_models() -> None:
+    prompt = MediaPrompt(media_info=MediaInfo(uri="https://a.example/hi.wav"))
+
+    assert repr(prompt) == (
+        "MediaPrompt(media_info=MediaInfo(uri='https://a.example/hi.wav', "
+        "resource_id=None))"
+    )
+
+
+def test_repr_leaves_out_repr_false_field() -> None:
+    info = JoinMeetingIdMeetingInfo(join_meeting_id="123", passcode="s3cret")
+    call = CallProperties(id="c1", meeting_info=info)
+
+    assert repr(info) == "JoinMeetingIdMeetingInfo(join_meeting_id='123')"
+    assert "meeting_info=JoinMeetingIdMeetingInfo(join_meeting_id='123')" in repr(call)
+    assert "s3cret" not in repr(call)
+
+
+def test_repr_uses_field_repr_callable() -> None:
+    @attrs.define(
+        frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+    )
+    class Masked(GraphModel):
+        odata_type: ClassVar[str] = "#microsoft.graph.masked"
+
+        name: str
+        secret: str = attrs.field(repr=lambda value: "*" * len(value))
+
+    assert repr(Masked(name="n", secret="abc")) == "Masked(name='n', secret=***)"
+
+
+def test_repr_of_self_containing_model() -> None:
+    data: dict[str, object] = {}
+    notification = CommsNotification(resource_data=data)
+    data["self"] = notification
+
+    assert "resource_data={'self': ...}" in repr(notification)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        Identity(id="u1"),
+        Identity(id="u1", additional_data={"email": "a@example.com"}),
+        RecordOperation(id="op", recording_access_token="s3cret-token"),
+        CallProperties(
+            id="c1",
+            state=CallState.ESTABLISHED,
+            meeting_info=TokenMeetingInfo(token="s3cret-token"),
+            targets=(
+                InvitationParticipantInfo(identity=IdentitySet(user=Identity(id="u"))),
+            ),
+        ),
+    ],
+    ids=["plain", "additional data", "repr=False field", "nested"],
+)
+def test_model_pickle_and_copy_round_trip(model: GraphModel) -> None:
+    unpickled = pickle.loads(pickle.dumps(model))
+    deep_copy = copy.deepcopy(model)
+    shallow_copy = copy.copy(model)
+
+    assert unpickled == model
+    assert type(unpickled) is type(model)
+    assert unpickled.additional_data == model.additional_data
+    assert deep_copy == model
+    assert shallow_copy == model
+
+
+def test_unpickled_model_stays_frozen() -> None:
+    info = MediaInfo(uri="https://a.example/a.wav")
+    unpickled: MediaInfo = pickle.loads(pickle.dumps(info))
+
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        unpickled.uri = "https://a.example/b.wav"  # type: ignore[misc]
 
 
 def test_media_prompt_from_uri() -> None:

@@ -6,6 +6,8 @@ The models are frozen attrs classes with snake_case fields. ``to_wire`` and
 
 from __future__ import annotations
 
+import typing
+
 from calls_async.models._base import (
     GraphModel,
 )
@@ -90,13 +92,15 @@ from calls_async.models._participant import (
     RecordingInfo,
     RemovedState,
 )
-from calls_async.models._quality import (
-    TeleconferenceDeviceAudioQuality,
-    TeleconferenceDeviceMediaQuality,
-    TeleconferenceDeviceQuality,
-    TeleconferenceDeviceScreenSharingQuality,
-    TeleconferenceDeviceVideoQuality,
-)
+
+if typing.TYPE_CHECKING:
+    from calls_async.models._quality import (
+        TeleconferenceDeviceAudioQuality,
+        TeleconferenceDeviceMediaQuality,
+        TeleconferenceDeviceQuality,
+        TeleconferenceDeviceScreenSharingQuality,
+        TeleconferenceDeviceVideoQuality,
+    )
 
 __all__ = [
     "AddLargeGalleryViewOperation",
@@ -174,3 +178,36 @@ __all__ = [
     "from_wire",
     "to_wire",
 ]
+
+# Only log_teleconference_device_quality uses the device quality models, so their
+# module is imported on the first access to one of these names, which keeps it out of
+# the import time of the package.
+_QUALITY_NAMES = frozenset(
+    {
+        "TeleconferenceDeviceAudioQuality",
+        "TeleconferenceDeviceMediaQuality",
+        "TeleconferenceDeviceQuality",
+        "TeleconferenceDeviceScreenSharingQuality",
+        "TeleconferenceDeviceVideoQuality",
+    }
+)
+
+
+# Hidden from type checkers, which would accept any attribute name of a module that
+# defines __getattr__. They read the names from the TYPE_CHECKING import above.
+if not typing.TYPE_CHECKING:
+
+    def __getattr__(name: str) -> typing.Any:
+        """Import the device quality models on first access (PEP 562)."""
+        if name not in _QUALITY_NAMES:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from calls_async.models import _quality
+
+        # Later lookups find the names in the module dict and skip this function.
+        for quality_name in _QUALITY_NAMES:
+            globals()[quality_name] = getattr(_quality, quality_name)
+        return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _QUALITY_NAMES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -14,7 +15,9 @@ __all__ = ["GraphModel"]
 _NO_ADDITIONAL_DATA: Mapping[str, Any] = MappingProxyType({})
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class GraphModel:
     """Base class of the Graph models.
 
@@ -33,3 +36,49 @@ class GraphModel:
     additional_data: Mapping[str, Any] = attrs.field(
         default=_NO_ADDITIONAL_DATA, repr=False, hash=False
     )
+
+    # Subclasses pass repr=False and getstate_setstate=False to attrs.define and
+    # inherit the three methods below. Otherwise attrs generates these methods for
+    # every class and compiles them while the package is imported.
+    @reprlib.recursive_repr()
+    def __repr__(self) -> str:
+        """Format the model as attrs' generated repr does: ``Name(field=value, ...)``.
+
+        A field declared with ``repr=False`` is left out, and a field whose ``repr``
+        is a callable is formatted by that callable. A model that contains itself,
+        which is possible through a mutable value such as a dict, shows ``...`` at
+        the inner occurrence.
+        """
+        parts = []
+        for field in attrs.fields(self.__class__):
+            if field.repr is False:
+                continue
+            if field.init:
+                value = getattr(self, field.name)
+            else:
+                # As in attrs' repr: a field that __init__ does not set may be unset.
+                value = getattr(self, field.name, attrs.NOTHING)
+            formatted = repr(value) if field.repr is True else field.repr(value)
+            parts.append(f"{field.name}={formatted}")
+        name = self.__class__.__qualname__.rsplit(">.", 1)[-1]
+        return f"{name}({', '.join(parts)})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Return the field values by name, for pickle and the copy module."""
+        state = {
+            field.name: getattr(self, field.name)
+            for field in attrs.fields(self.__class__)
+        }
+        # The shared empty mapping is a MappingProxyType, which pickle rejects, so it
+        # is left out and __setstate__ puts it back.
+        if state["additional_data"] is _NO_ADDITIONAL_DATA:
+            del state["additional_data"]
+        return state
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        """Restore the field values returned by ``__getstate__``."""
+        # The frozen class's own __setattr__ raises, so object's sets the slots.
+        object.__setattr__(self, "additional_data", _NO_ADDITIONAL_DATA)
+        for field in attrs.fields(self.__class__):
+            if field.name in state:
+                object.__setattr__(self, field.name, state[field.name])

@@ -38,7 +38,9 @@ __all__ = [
 ]
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class CallOptions(GraphModel):
     """Options of a call (abstract Graph ``callOptions``).
 
@@ -57,21 +59,27 @@ class CallOptions(GraphModel):
     is_interactive_roster_enabled: bool | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class OutgoingCallOptions(CallOptions):
     """Options of a call the bot creates."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.outgoingCallOptions"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class IncomingCallOptions(CallOptions):
     """Options of a call the bot answers."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.incomingCallOptions"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class ChatInfo(GraphModel):
     """The chat thread of a meeting, from its join URL or onlineMeeting resource."""
 
@@ -83,7 +91,9 @@ class ChatInfo(GraphModel):
     reply_chain_message_id: str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class MeetingInfo(GraphModel):
     """How to find the meeting to join (abstract Graph ``meetingInfo``).
 
@@ -94,7 +104,9 @@ class MeetingInfo(GraphModel):
     odata_type: ClassVar[str] = "#microsoft.graph.meetingInfo"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class OrganizerMeetingInfo(MeetingInfo):
     """A scheduled meeting identified by its organizer (with the call's chatInfo)."""
 
@@ -103,7 +115,9 @@ class OrganizerMeetingInfo(MeetingInfo):
     organizer: IdentitySet
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class TokenMeetingInfo(MeetingInfo):
     """A meeting identified by a token, which is left out of the repr."""
 
@@ -112,7 +126,9 @@ class TokenMeetingInfo(MeetingInfo):
     token: str = attrs.field(repr=False)
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class JoinMeetingIdMeetingInfo(MeetingInfo):
     """A meeting identified by its join meeting id.
 
@@ -125,7 +141,9 @@ class JoinMeetingIdMeetingInfo(MeetingInfo):
     passcode: str | None = attrs.field(default=None, repr=False)
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class CallRoute(GraphModel):
     """One retargeting step of a call, such as a forward."""
 
@@ -136,7 +154,9 @@ class CallRoute(GraphModel):
     routing_type: RoutingType | str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class IncomingContext(GraphModel):
     """The source of an incoming call and the party it calls on behalf of."""
 
@@ -148,7 +168,9 @@ class IncomingContext(GraphModel):
     transferor: IdentitySet | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class CallTranscriptionInfo(GraphModel):
     """Transcription state of a call."""
 
@@ -159,7 +181,9 @@ class CallTranscriptionInfo(GraphModel):
     last_modified_date_time: str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class CallProperties(GraphModel):
     """The properties of a call (Graph ``call``).
 

@@ -12,7 +12,9 @@ from calls_async.models._enums import EndpointType
 __all__ = ["Identity", "IdentitySet", "InvitationParticipantInfo", "ParticipantInfo"]
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class Identity(GraphModel):
     """A user, application, phone number or other party (Graph ``identity``).
 
@@ -30,7 +32,9 @@ class Identity(GraphModel):
     identity_provider: str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class IdentitySet(GraphModel):
     """The identities of one party (Graph ``identitySet``).
 
@@ -54,7 +58,9 @@ class IdentitySet(GraphModel):
     endpoint_type: EndpointType | str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class ParticipantInfo(GraphModel):
     """The identity and location of a participant (Graph ``participantInfo``).
 
@@ -75,7 +81,9 @@ class ParticipantInfo(GraphModel):
     region: str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class InvitationParticipantInfo(GraphModel):
     """A party to call, invite, redirect to or transfer to.
 

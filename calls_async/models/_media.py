@@ -22,7 +22,9 @@ __all__ = [
 ]
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class MediaInfo(GraphModel):
     """An audio file the service fetches (Graph ``mediaInfo``).
 
@@ -36,7 +38,9 @@ class MediaInfo(GraphModel):
     resource_id: str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class MediaConfig(GraphModel):
     """Media configuration of a call (abstract Graph ``mediaConfig``).
 
@@ -48,7 +52,9 @@ class MediaConfig(GraphModel):
     odata_type: ClassVar[str] = "#microsoft.graph.mediaConfig"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class AppHostedMediaConfig(MediaConfig):
     """Media handled by the bot itself through the real-time media SDK."""
 
@@ -58,7 +64,9 @@ class AppHostedMediaConfig(MediaConfig):
     blob: str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class ServiceHostedMediaConfig(MediaConfig):
     """Media handled by the service; needed for prompts, recording and tones."""
 
@@ -68,7 +76,9 @@ class ServiceHostedMediaConfig(MediaConfig):
     pre_fetch_media: tuple[MediaInfo, ...] | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class Prompt(GraphModel):
     """Something to play to a call (abstract Graph ``prompt``).
 
@@ -79,7 +89,9 @@ class Prompt(GraphModel):
     odata_type: ClassVar[str] = "#microsoft.graph.prompt"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class MediaPrompt(Prompt):
     """A prompt that plays an audio file."""
 
@@ -93,7 +105,9 @@ class MediaPrompt(Prompt):
         return cls(media_info=MediaInfo(uri=uri, resource_id=resource_id))
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class ToneInfo(GraphModel):
     """The last DTMF tone received on a call."""
 
@@ -104,7 +118,9 @@ class ToneInfo(GraphModel):
     tone: Tone | str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class CallMediaState(GraphModel):
     """Media state of a call."""
 
@@ -113,7 +129,9 @@ class CallMediaState(GraphModel):
     audio: MediaState | str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class MediaStream(GraphModel):
     """One media stream of a participant."""
 

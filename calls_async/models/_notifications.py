@@ -12,7 +12,9 @@ from calls_async.models._enums import ChangeType
 __all__ = ["CommsNotification", "CommsNotifications"]
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class CommsNotification(GraphModel):
     """One notification entry.
 
@@ -35,7 +37,9 @@ class CommsNotification(GraphModel):
     callback_uri: str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class CommsNotifications(GraphModel):
     """The body of one notification POST; it may batch several entries."""
 

@@ -30,7 +30,9 @@ __all__ = [
 _TERMINAL_STATUSES = frozenset({"completed", "failed"})
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class ResultInfo(GraphModel):
     """Outcome of an operation or of a call's end.
 
@@ -47,7 +49,9 @@ class ResultInfo(GraphModel):
     message: str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class CommsOperation(GraphModel):
     """Base of the operation models (Graph ``commsOperation``).
 
@@ -87,28 +91,36 @@ class CommsOperation(GraphModel):
         return isinstance(status, str) and status.lower() == "completed"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class MuteParticipantOperation(CommsOperation):
     """Result of muting the bot or another participant."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.muteParticipantOperation"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class UnmuteParticipantOperation(CommsOperation):
     """Result of unmuting the bot."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.unmuteParticipantOperation"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class PlayPromptOperation(CommsOperation):
     """Result of playing prompts."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.playPromptOperation"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class RecordOperation(CommsOperation):
     """Result of recording a response.
 
@@ -123,21 +135,27 @@ class RecordOperation(CommsOperation):
     recording_access_token: str | None = attrs.field(default=None, repr=False)
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class CancelMediaProcessingOperation(CommsOperation):
     """Result of cancelling the queued and running prompts and recordings."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.cancelMediaProcessingOperation"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class SubscribeToToneOperation(CommsOperation):
     """Result of subscribing to DTMF tones."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.subscribeToToneOperation"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class SendDtmfTonesOperation(CommsOperation):
     """Result of sending DTMF tones."""
 
@@ -146,14 +164,18 @@ class SendDtmfTonesOperation(CommsOperation):
     completion_reason: SendDtmfCompletionReason | str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class UpdateRecordingStatusOperation(CommsOperation):
     """Result of reporting the recording status."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.updateRecordingStatusOperation"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class InviteParticipantsOperation(CommsOperation):
     """Result of inviting participants, with the invitations echoed back."""
 
@@ -162,21 +184,27 @@ class InviteParticipantsOperation(CommsOperation):
     participants: tuple[InvitationParticipantInfo, ...] | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class StartHoldMusicOperation(CommsOperation):
     """Result of putting a participant on hold."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.startHoldMusicOperation"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class StopHoldMusicOperation(CommsOperation):
     """Result of taking a participant off hold."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.stopHoldMusicOperation"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class AddLargeGalleryViewOperation(CommsOperation):
     """Result of adding the large gallery view to a call."""
 

@@ -27,7 +27,9 @@ __all__ = [
 ]
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class RecordingInfo(GraphModel):
     """The initiator and status of a participant's recording."""
 
@@ -37,7 +39,9 @@ class RecordingInfo(GraphModel):
     recording_status: RecordingStatus | str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class RemovedState(GraphModel):
     """The reason a participant left the roster."""
 
@@ -46,7 +50,9 @@ class RemovedState(GraphModel):
     reason: str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class OnlineMeetingRestricted(GraphModel):
     """Meeting features turned off for a participant, with the reason."""
 
@@ -58,7 +64,9 @@ class OnlineMeetingRestricted(GraphModel):
     video_disabled: OnlineMeetingVideoDisabledReason | str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class ParticipantProperties(GraphModel):
     """The properties of a participant (Graph ``participant``).
 
@@ -81,7 +89,9 @@ class ParticipantProperties(GraphModel):
     roster_sequence_number: int | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class DeltaParticipants(GraphModel):
     """The participants changed since the previous roster update.
 
@@ -95,7 +105,9 @@ class DeltaParticipants(GraphModel):
     participants: tuple[ParticipantProperties, ...] | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class AudioRoutingGroup(GraphModel):
     """A private audio mix between participants of an app-hosted media call.
 
@@ -112,7 +124,9 @@ class AudioRoutingGroup(GraphModel):
     receivers: tuple[str, ...] | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class ContentSharingSession(GraphModel):
     """A screen or content sharing session in a call."""
 

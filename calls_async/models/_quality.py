@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import attrs
 
+from calls_async.models import _converter
 from calls_async.models._base import GraphModel
 
 __all__ = [
@@ -21,7 +22,9 @@ __all__ = [
 ]
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class TeleconferenceDeviceMediaQuality(GraphModel):
     """Quality of one media stream (abstract Graph type).
 
@@ -57,14 +60,18 @@ class TeleconferenceDeviceMediaQuality(GraphModel):
     maximum_outbound_round_trip_delay: str | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class TeleconferenceDeviceAudioQuality(TeleconferenceDeviceMediaQuality):
     """Quality of an audio stream."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.teleconferenceDeviceAudioQuality"
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class TeleconferenceDeviceVideoQuality(TeleconferenceDeviceMediaQuality):
     """Quality of a video stream."""
 
@@ -76,7 +83,9 @@ class TeleconferenceDeviceVideoQuality(TeleconferenceDeviceMediaQuality):
     average_outbound_frame_rate: float | None = None
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class TeleconferenceDeviceScreenSharingQuality(TeleconferenceDeviceVideoQuality):
     """Quality of a screen sharing stream."""
 
@@ -85,7 +94,9 @@ class TeleconferenceDeviceScreenSharingQuality(TeleconferenceDeviceVideoQuality)
     )
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class TeleconferenceDeviceQuality(GraphModel):
     """A quality report of a video teleconference device joined to a call."""
 
@@ -101,3 +112,17 @@ class TeleconferenceDeviceQuality(GraphModel):
     cloud_service_deployment_id: str | None = None
     cloud_service_instance_name: str | None = None
     cloud_service_name: str | None = None
+
+
+# Without "@odata.type", a media quality entry that has a bit rate or frame rate is
+# read as video quality. This module registers the entry itself because the package
+# imports it only on first use (see calls_async.models.__getattr__).
+_converter._INFERENCE_KEYS[TeleconferenceDeviceMediaQuality] = tuple(
+    (key, TeleconferenceDeviceVideoQuality)
+    for key in (
+        "averageInboundBitRate",
+        "averageInboundFrameRate",
+        "averageOutboundBitRate",
+        "averageOutboundFrameRate",
+    )
+)
