@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -45,15 +46,24 @@ _IMPORTTIME_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
 
 
 def time_once(code: str) -> float:
+    """Return the wall time of one ``python -c code`` process.
+
+    ``subprocess.run(timeout=...)`` would wait by polling, with sleeps that grow to
+    50 ms, so every sample would land on a coarse grid. A blocking wait with a kill
+    timer as the safety net times the process exactly.
+    """
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env=_ENV,
-        check=True,
-        timeout=RUN_TIMEOUT,
-    )
-    return time.perf_counter() - started
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, env=_ENV)
+    killer = threading.Timer(RUN_TIMEOUT, process.kill)
+    killer.start()
+    try:
+        returncode = process.wait()
+    finally:
+        killer.cancel()
+    elapsed = time.perf_counter() - started
+    if returncode != 0:
+        raise RuntimeError(f"python -c {code!r} exited with {returncode}")
+    return elapsed
 
 
 def import_profile(module: str, count: int) -> list[dict[str, Any]]:

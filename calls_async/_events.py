@@ -20,6 +20,7 @@ from calls_async.models import (
     ResultInfo,
     Tone,
 )
+from calls_async.models._base import fields_repr
 
 __all__ = [
     "CallEnded",
@@ -33,14 +34,19 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallEvent:
     """Base class of the events of one call."""
 
     call_id: str
 
+    # The events inherit this repr rather than have attrs compile one for each
+    # class at import.
+    def __repr__(self) -> str:
+        return fields_repr(self)
 
-@attrs.frozen(kw_only=True)
+
+@attrs.frozen(kw_only=True, repr=False)
 class StateChanged(CallEvent):
     """The call moved to a new state, such as established."""
 
@@ -49,7 +55,7 @@ class StateChanged(CallEvent):
     result_info: ResultInfo | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ToneReceived(CallEvent):
     """The far side pressed a DTMF key (after ``subscribe_to_tone``).
 
@@ -60,7 +66,7 @@ class ToneReceived(CallEvent):
     sequence_id: int | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RosterUpdated(CallEvent):
     """The participants of the call changed.
 
@@ -77,7 +83,7 @@ class RosterUpdated(CallEvent):
     changed: Sequence[ParticipantProperties] = ()
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class OperationCompleted(CallEvent):
     """An operation of the call reached a final status, completed or failed."""
 
@@ -85,7 +91,7 @@ class OperationCompleted(CallEvent):
     succeeded: bool
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ContentSharingUpdated(CallEvent):
     """Screen sharing started, changed or ended in the call."""
 
@@ -93,14 +99,14 @@ class ContentSharingUpdated(CallEvent):
     sessions: Sequence[ContentSharingSession]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallEnded(CallEvent):
     """The call terminated; no further events follow for it."""
 
     result_info: ResultInfo | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UnknownNotification(CallEvent):
     """A notification entry of a kind this version does not interpret."""
 

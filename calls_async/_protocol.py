@@ -953,21 +953,27 @@ def parse_content_sharing_session(data: Any) -> ContentSharingSession:
 # not documented to page.
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class _ParticipantCollection(GraphModel):
     odata_type: ClassVar[str] = "#microsoft.graph.participantCollectionResponse"
 
     value: tuple[ParticipantProperties, ...]
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class _AudioRoutingGroupCollection(GraphModel):
     odata_type: ClassVar[str] = "#microsoft.graph.audioRoutingGroupCollectionResponse"
 
     value: tuple[AudioRoutingGroup, ...]
 
 
-@attrs.define(frozen=True, slots=True, kw_only=True)
+@attrs.define(
+    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
+)
 class _ContentSharingSessionCollection(GraphModel):
     odata_type: ClassVar[str] = (
         "#microsoft.graph.contentSharingSessionCollectionResponse"

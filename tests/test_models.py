@@ -33,6 +33,7 @@ from calls_async.models import (
     RecordOperation,
     TeleconferenceDeviceQuality,
     TokenMeetingInfo,
+    Tone,
 )
 
 MODEL_CLASSES = sorted(
@@ -171,6 +172,52 @@ def test_model_inherits_repr_and_pickling(cls: type[GraphModel]) -> None:
     assert cls.__repr__ is GraphModel.__repr__
     assert cls.__getstate__ is GraphModel.__getstate__
     assert cls.__setstate__ is GraphModel.__setstate__
+
+
+@pytest.mark.parametrize("cls", MODEL_CLASSES, ids=lambda cls: cls.__name__)
+def test_model_annotations_are_all_fields(cls: type[GraphModel]) -> None:
+    # A class without its own attrs.define would silently ignore a field added to
+    # it later; this catches that.
+    own = {
+        name
+        for name, kind in vars(cls).get("__annotations__", {}).items()
+        if not str(kind).startswith("ClassVar")
+    }
+    assert own <= set(attrs.fields_dict(cls))
+
+
+def test_field_less_subclasses_compare_by_class() -> None:
+    from calls_async.models import (
+        CancelMediaProcessingOperation,
+        PlayPromptOperation,
+    )
+
+    play = PlayPromptOperation(id="op", status="running")
+    cancel = CancelMediaProcessingOperation(id="op", status="running")
+    assert play == PlayPromptOperation(id="op", status="running")
+    assert play != cancel
+    assert hash(play) == hash(PlayPromptOperation(id="op", status="running"))
+    assert repr(play) == (
+        "PlayPromptOperation(id='op', client_context=None, status='running', "
+        "result_info=None)"
+    )
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        play.status = "completed"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        play.extra = 1  # type: ignore[attr-defined]
+
+
+def test_events_inherit_one_repr() -> None:
+    from calls_async import _events
+
+    classes = [getattr(_events, name) for name in _events.__all__]
+    assert len(classes) == 8
+    for cls in classes:
+        assert cls.__repr__ is _events.CallEvent.__repr__, cls
+    event = _events.ToneReceived(call_id="c-1", tone=Tone.TONE1, sequence_id=3)
+    assert repr(event) == (
+        f"ToneReceived(call_id='c-1', tone={Tone.TONE1!r}, sequence_id=3)"
+    )
 
 
 @pytest.mark.parametrize("enum_type", ENUM_CLASSES, ids=lambda cls: cls.__name__)

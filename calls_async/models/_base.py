@@ -9,10 +9,34 @@ from typing import Any, ClassVar
 
 import attrs
 
-__all__ = ["GraphModel"]
+__all__ = ["GraphModel", "fields_repr"]
 
 # One shared, read-only empty mapping, so a model without unknown fields costs no dict.
 _NO_ADDITIONAL_DATA: Mapping[str, Any] = MappingProxyType({})
+
+
+def fields_repr(obj: Any) -> str:
+    """Format an attrs instance as attrs' generated repr does: ``Name(field=value)``.
+
+    A field declared with ``repr=False`` is left out, and a field whose ``repr`` is
+    a callable is formatted by that callable. Classes that pass ``repr=False`` to
+    attrs and use this instead spare attrs compiling a repr for each of them at
+    import. A caller guards it with ``reprlib.recursive_repr`` where an instance
+    can contain itself.
+    """
+    parts = []
+    for field in attrs.fields(obj.__class__):
+        if field.repr is False:
+            continue
+        if field.init:
+            value = getattr(obj, field.name)
+        else:
+            # As in attrs' repr: a field that __init__ does not set may be unset.
+            value = getattr(obj, field.name, attrs.NOTHING)
+        formatted = repr(value) if field.repr is True else field.repr(value)
+        parts.append(f"{field.name}={formatted}")
+    name = obj.__class__.__qualname__.rsplit(">.", 1)[-1]
+    return f"{name}({', '.join(parts)})"
 
 
 @attrs.define(
@@ -39,29 +63,17 @@ class GraphModel:
 
     # Subclasses pass repr=False and getstate_setstate=False to attrs.define and
     # inherit the three methods below. Otherwise attrs generates these methods for
-    # every class and compiles them while the package is imported.
+    # every class and compiles them while the package is imported. A subclass that
+    # adds no field (most operation types) is not decorated at all: it sets
+    # ``__slots__ = ()`` and inherits everything, including __init__ and __eq__.
     @reprlib.recursive_repr()
     def __repr__(self) -> str:
-        """Format the model as attrs' generated repr does: ``Name(field=value, ...)``.
+        """Format the model as attrs' generated repr does (see :func:`fields_repr`).
 
-        A field declared with ``repr=False`` is left out, and a field whose ``repr``
-        is a callable is formatted by that callable. A model that contains itself,
-        which is possible through a mutable value such as a dict, shows ``...`` at
-        the inner occurrence.
+        A model that contains itself, which is possible through a mutable value
+        such as a dict, shows ``...`` at the inner occurrence.
         """
-        parts = []
-        for field in attrs.fields(self.__class__):
-            if field.repr is False:
-                continue
-            if field.init:
-                value = getattr(self, field.name)
-            else:
-                # As in attrs' repr: a field that __init__ does not set may be unset.
-                value = getattr(self, field.name, attrs.NOTHING)
-            formatted = repr(value) if field.repr is True else field.repr(value)
-            parts.append(f"{field.name}={formatted}")
-        name = self.__class__.__qualname__.rsplit(">.", 1)[-1]
-        return f"{name}({', '.join(parts)})"
+        return fields_repr(self)
 
     def __getstate__(self) -> dict[str, Any]:
         """Return the field values by name, for pickle and the copy module."""

@@ -59,22 +59,18 @@ class CallOptions(GraphModel):
     is_interactive_roster_enabled: bool | None = None
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class OutgoingCallOptions(CallOptions):
     """Options of a call the bot creates."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.outgoingCallOptions"
+    __slots__ = ()
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class IncomingCallOptions(CallOptions):
     """Options of a call the bot answers."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.incomingCallOptions"
+    __slots__ = ()
 
 
 @attrs.define(
@@ -91,9 +87,6 @@ class ChatInfo(GraphModel):
     reply_chain_message_id: str | None = None
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class MeetingInfo(GraphModel):
     """How to find the meeting to join (abstract Graph ``meetingInfo``).
 
@@ -102,6 +95,7 @@ class MeetingInfo(GraphModel):
     """
 
     odata_type: ClassVar[str] = "#microsoft.graph.meetingInfo"
+    __slots__ = ()
 
 
 @attrs.define(

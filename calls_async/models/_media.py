@@ -38,9 +38,6 @@ class MediaInfo(GraphModel):
     resource_id: str | None = None
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class MediaConfig(GraphModel):
     """Media configuration of a call (abstract Graph ``mediaConfig``).
 
@@ -50,6 +47,7 @@ class MediaConfig(GraphModel):
     """
 
     odata_type: ClassVar[str] = "#microsoft.graph.mediaConfig"
+    __slots__ = ()
 
 
 @attrs.define(
@@ -76,9 +74,6 @@ class ServiceHostedMediaConfig(MediaConfig):
     pre_fetch_media: tuple[MediaInfo, ...] | None = None
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class Prompt(GraphModel):
     """Something to play to a call (abstract Graph ``prompt``).
 
@@ -87,6 +82,7 @@ class Prompt(GraphModel):
     """
 
     odata_type: ClassVar[str] = "#microsoft.graph.prompt"
+    __slots__ = ()
 
 
 @attrs.define(

@@ -91,31 +91,25 @@ class CommsOperation(GraphModel):
         return isinstance(status, str) and status.lower() == "completed"
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class MuteParticipantOperation(CommsOperation):
     """Result of muting the bot or another participant."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.muteParticipantOperation"
+    __slots__ = ()
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class UnmuteParticipantOperation(CommsOperation):
     """Result of unmuting the bot."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.unmuteParticipantOperation"
+    __slots__ = ()
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class PlayPromptOperation(CommsOperation):
     """Result of playing prompts."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.playPromptOperation"
+    __slots__ = ()
 
 
 @attrs.define(
@@ -135,22 +129,18 @@ class RecordOperation(CommsOperation):
     recording_access_token: str | None = attrs.field(default=None, repr=False)
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class CancelMediaProcessingOperation(CommsOperation):
     """Result of cancelling the queued and running prompts and recordings."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.cancelMediaProcessingOperation"
+    __slots__ = ()
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class SubscribeToToneOperation(CommsOperation):
     """Result of subscribing to DTMF tones."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.subscribeToToneOperation"
+    __slots__ = ()
 
 
 @attrs.define(
@@ -164,13 +154,11 @@ class SendDtmfTonesOperation(CommsOperation):
     completion_reason: SendDtmfCompletionReason | str | None = None
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class UpdateRecordingStatusOperation(CommsOperation):
     """Result of reporting the recording status."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.updateRecordingStatusOperation"
+    __slots__ = ()
 
 
 @attrs.define(
@@ -184,28 +172,22 @@ class InviteParticipantsOperation(CommsOperation):
     participants: tuple[InvitationParticipantInfo, ...] | None = None
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class StartHoldMusicOperation(CommsOperation):
     """Result of putting a participant on hold."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.startHoldMusicOperation"
+    __slots__ = ()
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class StopHoldMusicOperation(CommsOperation):
     """Result of taking a participant off hold."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.stopHoldMusicOperation"
+    __slots__ = ()
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class AddLargeGalleryViewOperation(CommsOperation):
     """Result of adding the large gallery view to a call."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.addLargeGalleryViewOperation"
+    __slots__ = ()

@@ -60,13 +60,11 @@ class TeleconferenceDeviceMediaQuality(GraphModel):
     maximum_outbound_round_trip_delay: str | None = None
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class TeleconferenceDeviceAudioQuality(TeleconferenceDeviceMediaQuality):
     """Quality of an audio stream."""
 
     odata_type: ClassVar[str] = "#microsoft.graph.teleconferenceDeviceAudioQuality"
+    __slots__ = ()
 
 
 @attrs.define(
@@ -83,15 +81,13 @@ class TeleconferenceDeviceVideoQuality(TeleconferenceDeviceMediaQuality):
     average_outbound_frame_rate: float | None = None
 
 
-@attrs.define(
-    frozen=True, slots=True, kw_only=True, repr=False, getstate_setstate=False
-)
 class TeleconferenceDeviceScreenSharingQuality(TeleconferenceDeviceVideoQuality):
     """Quality of a screen sharing stream."""
 
     odata_type: ClassVar[str] = (
         "#microsoft.graph.teleconferenceDeviceScreenSharingQuality"
     )
+    __slots__ = ()
 
 
 @attrs.define(
