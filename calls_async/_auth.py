@@ -71,8 +71,8 @@ class TokenCache:
         self._token: str | None = None
         self._expires_on = 0.0
         self._refresh_at = 0.0
-        # Created on first use, so the cache can be built before an event loop runs.
-        self._lock: asyncio.Lock | None = None
+        # The fetch in progress, shared by every caller that needs a token meanwhile.
+        self._fetching: asyncio.Task[str] | None = None
 
     def __repr__(self) -> str:
         state = "empty" if self._token is None else f"expires_on={self._expires_on:.0f}"
@@ -90,13 +90,31 @@ class TokenCache:
         if self._is_fresh():
             assert self._token is not None
             return self._token
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._is_fresh():
-                assert self._token is not None
-                return self._token
-            return await self._refresh()
+        fetching = self._fetching
+        if fetching is None:
+            # One task for all callers, which then resume together. A lock would
+            # let them through one per event-loop turn.
+            fetching = self._fetching = asyncio.get_running_loop().create_task(
+                self._refresh()
+            )
+            fetching.add_done_callback(self._fetch_done)
+        # Shielded, so a caller that is cancelled leaves the fetch to the others.
+        return await asyncio.shield(fetching)
+
+    def _fetch_done(self, task: asyncio.Task[str]) -> None:
+        if self._fetching is task:
+            self._fetching = None
+        if not task.cancelled():
+            # Read here too, so a failure nobody awaited any more is not reported
+            # as never retrieved.
+            task.exception()
+
+    async def aclose(self) -> None:
+        """Cancel a token fetch still running, and wait until it has stopped."""
+        fetching = self._fetching
+        if fetching is not None:
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` after the service rejected it, so the next get refreshes.

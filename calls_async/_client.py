@@ -221,6 +221,7 @@ class CallsClient:
         if self._dispatcher is not None:
             await self._dispatcher.aclose()
         await self._transport.aclose()
+        await self._tokens.aclose()
         self.calls._stop_expiry_timer()
 
     def __del__(self, _warn: Any = warnings.warn) -> None:

@@ -33,6 +33,7 @@ from calls_async import (
     TooManyRequestsError,
     UnauthorizedError,
 )
+from calls_async._auth import TokenCache
 from calls_async._http import _RequestSlots
 from calls_async._retry import RetryPolicy as _Policy
 from calls_async.testing import Emulator
@@ -382,6 +383,60 @@ async def test_rejected_token_twice_raises(stub_server: Any) -> None:
     assert len(stub.seen) == 2
     for token in credential.tokens:
         assert token not in str(info.value)
+
+
+async def test_token_waiters_resume_together_and_survive_a_cancelled_one() -> None:
+    credential = CountingCredential(delay=0.05)
+    tokens = TokenCache(credential)
+    loop = asyncio.get_running_loop()
+    resumed: list[float] = []
+
+    async def wait_for_token() -> str:
+        token = await tokens.get()
+        resumed.append(loop.time())
+        return token
+
+    waiters = [asyncio.ensure_future(wait_for_token()) for _ in range(50)]
+    await asyncio.sleep(0.01)
+    waiters[0].cancel()  # the caller that started the fetch goes away
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert results[1:] == ["token-1"] * 49
+    assert credential.calls == 1
+    # Released by one done callback, not one per event-loop turn as with a lock.
+    assert max(resumed) - min(resumed) < 0.005
+    assert tokens._fetching is None
+
+
+async def test_token_failure_reaches_every_waiter_then_fetches_again() -> None:
+    class FailingOnce(CountingCredential):
+        async def get_token(self, *scopes: str, **kwargs: Any) -> _Token:
+            if self.calls == 0:
+                self.calls += 1
+                await asyncio.sleep(0.01)
+                raise ValueError("tenant not found")
+            return await super().get_token(*scopes, **kwargs)
+
+    credential = FailingOnce()
+    tokens = TokenCache(credential)
+    results = await asyncio.gather(
+        *(tokens.get() for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, AuthenticationError) for r in results)
+    assert "tenant not found" in str(results[0])
+    assert await tokens.get() == "token-2"
+
+
+async def test_closing_the_token_cache_stops_a_running_fetch() -> None:
+    tokens = TokenCache(CountingCredential(delay=30))
+    waiter = asyncio.ensure_future(tokens.get())
+    await asyncio.sleep(0.01)
+    fetching = tokens._fetching
+    assert fetching is not None
+    await tokens.aclose()
+    assert fetching.cancelled()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
 
 
 async def test_token_timeout_is_authentication_error(stub_server: Any) -> None:
