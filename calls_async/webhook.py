@@ -123,7 +123,7 @@ class CallbackHandler:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Handle one POST of the service; mount this method as the route handler."""
-        started = time.monotonic()
+        started = time.monotonic() if _log.isEnabledFor(logging.DEBUG) else 0.0
         tenant_id = None
         if self._client.closed:
             # 503 makes the service send the notification again, to a live instance.
@@ -149,7 +149,7 @@ class CallbackHandler:
         ) as err:
             return self._reject(request, 400, f"body could not be read: {err}")
         try:
-            entries = parse_notifications(json.loads(body))
+            entries = parse_notifications(json.loads(body), body=body)
         except (ValueError, RecursionError) as err:
             # JSONDecodeError and UnicodeDecodeError are ValueErrors. RecursionError
             # comes from a body nested too deeply to decode.
@@ -163,11 +163,12 @@ class CallbackHandler:
         except ClientClosedError:
             return self._reject(request, 503, "the client is closed")
         self.accepted += 1
-        _log.debug(
-            "Accepted %d notification entries in %.2f ms",
-            len(entries),
-            (time.monotonic() - started) * 1000,
-        )
+        if started:
+            _log.debug(
+                "Accepted %d notification entries in %.2f ms",
+                len(entries),
+                (time.monotonic() - started) * 1000,
+            )
         return web.Response(status=202)
 
     async def _check_token(self, request: web.Request) -> NotificationClaims:
