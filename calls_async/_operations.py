@@ -387,6 +387,8 @@ class OperationRegistry:
 
     def expire_held(self, now: float) -> None:
         """Drop held reports older than their expiry."""
+        if not self._held:
+            return
         for call_key in list(self._held):
             fresh = [item for item in self._held[call_key] if item[0] > now]
             if fresh:
