@@ -355,21 +355,21 @@ class Call:
         # on every request.
         return self._client._send(request, timeout=timeout, retry=retry, call=self)
 
-    async def _send_operation(
+    def _send_operation(
         self,
         request: _protocol.Request,
         expected: type[OperationT],
         client_context: str,
         timeout: Timeout,
         retry: Retry,
-    ) -> Operation[OperationT]:
-        first = await self._send(request, timeout, retry)
-        if not isinstance(first, CommsOperation):
-            first = expected(
-                id=None, status="notStarted", client_context=client_context
-            )
-        return self._client._operations.track(
-            self, first, client_context=client_context
+    ) -> Coroutine[Any, Any, Operation[OperationT]]:
+        # As _send: the client's coroutine also tracks the operation it returns.
+        return self._client._send(
+            request,
+            timeout=timeout,
+            retry=retry,
+            call=self,
+            operation=(expected, client_context),
         )
 
     # -- actions without an operation -----------------------------------------

@@ -311,12 +311,16 @@ class CallsClient:
         timeout: float | UseClientDefault | None = USE_CLIENT_DEFAULT,
         retry: RetryPolicy | UseClientDefault = USE_CLIENT_DEFAULT,
         call: Call | None,
+        operation: tuple[type[CommsOperation], str] | None = None,
     ) -> Any:
         """Send a built request and return its parsed body (None when it has none).
 
         A 404 on a request about a call means the call has ended: its pending
         operations fail at once. A call created here is claimed on the bus, so that
-        this instance owns it.
+        this instance owns it. With ``operation`` (the expected operation type and
+        the clientContext sent), the reply is tracked on ``call`` and the
+        :class:`Operation` handle is returned; a reply without a commsOperation
+        body gives a handle of that type with status notStarted.
         """
         if not self._bus_started:
             # Before the first request, so the bus already reads when the
@@ -335,6 +339,14 @@ class CallsClient:
                 self.calls._end(call, None)
             raise
         result = _protocol.parse_response(request.response, response.body)
+        if operation is not None:
+            assert call is not None
+            expected, client_context = operation
+            if not isinstance(result, CommsOperation):
+                result = expected(
+                    id=None, status="notStarted", client_context=client_context
+                )
+            return self._operations.track(call, result, client_context=client_context)
         if _creates_call(request) and isinstance(result, CallProperties) and result.id:
             await self._bus.claim(self.calls[result.id])
         return result
