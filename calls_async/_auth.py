@@ -1,10 +1,10 @@
 """Bearer tokens for outgoing requests, from an azure-core ``AsyncTokenCredential``.
 
 The cache holds one token for the Graph scope. Refresh is single-flight: the first
-request that finds the token missing or inside the refresh window takes a lock created
-lazily on the running loop, checks the token again under it, and asks the credential.
-Every request that arrived meanwhile waits on the same lock and reuses the new token,
-so a thousand concurrent first requests cause one credential call.
+request that finds the token missing or inside the refresh window starts one fetch
+task, and every request that arrives meanwhile awaits the same task, so a thousand
+concurrent first requests cause one credential call and all resume together. A caller
+that is cancelled leaves the fetch running for the others.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any, Protocol
 
-from calls_async._errors import AuthenticationError
+from calls_async._errors import AuthenticationError, ClientClosedError
 
 __all__ = ["GRAPH_SCOPE", "AsyncTokenCredential", "TokenCache"]
 
@@ -73,6 +73,7 @@ class TokenCache:
         self._refresh_at = 0.0
         # The fetch in progress, shared by every caller that needs a token meanwhile.
         self._fetching: asyncio.Task[str] | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         state = "empty" if self._token is None else f"expires_on={self._expires_on:.0f}"
@@ -98,8 +99,17 @@ class TokenCache:
                 self._refresh()
             )
             fetching.add_done_callback(self._fetch_done)
-        # Shielded, so a caller that is cancelled leaves the fetch to the others.
-        return await asyncio.shield(fetching)
+        try:
+            # Shielded, so a caller that is cancelled leaves the fetch to the others.
+            return await asyncio.shield(fetching)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._closed and task is not None and not task.cancelling():
+                # The fetch was stopped by aclose, not this caller.
+                raise ClientClosedError(
+                    "the client was closed while the request waited for a token"
+                ) from None
+            raise
 
     def _fetch_done(self, task: asyncio.Task[str]) -> None:
         if self._fetching is task:
@@ -110,7 +120,11 @@ class TokenCache:
             task.exception()
 
     async def aclose(self) -> None:
-        """Cancel a token fetch still running, and wait until it has stopped."""
+        """Cancel a token fetch still running, and wait until it has stopped.
+
+        Requests waiting for that token fail with :class:`ClientClosedError`.
+        """
+        self._closed = True
         fetching = self._fetching
         if fetching is not None:
             fetching.cancel()

@@ -67,7 +67,7 @@ Graph allows 100 concurrent calls per app and tenant, so 100 requests in flight 
 a client act on every call it may have at the same moment."""
 
 DEFAULT_POOL_TIMEOUT = 10.0
-"""Seconds a request may wait for a free request slot before PoolTimeout."""
+"""Seconds a request may wait for a free connection before PoolTimeout."""
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 """Seconds a TCP and TLS connection may take to open."""
@@ -531,6 +531,9 @@ class HttpTransport:
                 raise
             if not granted:
                 raise self._pool_timeout_error(method, url, client_request_id)
+            if self._closed:
+                slots.release()
+                raise self._closed_error(method, url, sent=False)
         # With every connection in use this request will wait for one, so the
         # connect timeout, which covers that wait, becomes pool_timeout.
         must_wait = slots is None and self._in_flight >= self._connection_limit
@@ -547,6 +550,13 @@ class HttpTransport:
             ) as reply:
                 body = await reply.read()
                 return Response(reply.status, reply.headers, body, client_request_id)
+        except asyncio.CancelledError:
+            # Closing the session cancels the requests waiting in its connector;
+            # their callers get the error that says why, not a bare cancellation.
+            task = asyncio.current_task()
+            if self._closed and task is not None and not task.cancelling():
+                raise self._closed_error(method, url, sent=False) from None
+            raise
         except aiohttp.ConnectionTimeoutError as err:
             if (
                 must_wait
@@ -555,7 +565,11 @@ class HttpTransport:
             ):
                 raise self._pool_timeout_error(method, url, client_request_id) from err
             raise _map_client_error(err, method, url, client_request_id) from err
-        except (aiohttp.ClientError, TimeoutError) as err:
+        except (aiohttp.ClientError, TimeoutError, RuntimeError) as err:
+            if self._closed:
+                raise self._closed_error(method, url, sent=True) from err
+            if isinstance(err, RuntimeError):
+                raise
             raise _map_client_error(err, method, url, client_request_id) from err
         finally:
             self._in_flight -= 1
@@ -568,13 +582,28 @@ class HttpTransport:
         key = (timeout, must_wait)
         client_timeout = self._client_timeouts.get(key)
         if client_timeout is None:
+            total = timeout
+            if must_wait and timeout is not None and self._pool_timeout is not None:
+                # aiohttp's total covers the wait for a connection too; the wait has
+                # its own bound, so the reply still gets at least ``timeout``.
+                total = timeout + self._pool_timeout
             client_timeout = aiohttp.ClientTimeout(
-                total=timeout,
+                total=total,
                 connect=self._pool_timeout if must_wait else None,
                 sock_connect=self._connect_timeout,
             )
             self._client_timeouts[key] = client_timeout
         return client_timeout
+
+    @staticmethod
+    def _closed_error(method: str, url: str, *, sent: bool) -> ClientClosedError:
+        where = _without_query(url)
+        state = (
+            "while it was in flight; it may have reached the service"
+            if sent
+            else "before it was sent"
+        )
+        return ClientClosedError(f"the client was closed {state} ({method} {where})")
 
     def _pool_timeout_error(
         self, method: str, url: str, client_request_id: str

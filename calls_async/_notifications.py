@@ -32,6 +32,7 @@ import asyncio
 import collections
 import enum
 import hashlib
+import json
 import logging
 import re
 import time
@@ -157,29 +158,15 @@ class NotificationEntry:
 
 
 def _digest(entry: Mapping[str, Any]) -> bytes:
-    # A delivery repeated by the service decodes to the same values in the same
-    # order, and repr of decoded JSON is stable across processes, so it identifies
-    # the entry for instances sharing a bus too. It is faster than sorted JSON.
-    text = repr(entry)
-    return hashlib.blake2b(text.encode(errors="surrogatepass"), digest_size=16).digest()
+    # Sorted compact JSON, so that a repeat is recognised whatever its key order,
+    # whitespace or the other entries of its body; the same in every process, so
+    # instances that share a bus agree.
+    text = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
-def _body_digest(body: bytes) -> bytes:
-    # Prefixed, so a body digest never equals the digest of a decoded entry.
-    return hashlib.blake2b(b"body\0" + body, digest_size=16).digest()
-
-
-def parse_notifications(
-    data: Any, *, body: bytes | None = None
-) -> list[NotificationEntry]:
+def parse_notifications(data: Any) -> list[NotificationEntry]:
     """Classify the entries of a decoded commsNotifications body.
-
-    Args:
-        data: the decoded body.
-        body: the bytes ``data`` was decoded from, when at hand. The entry of a body
-            with one entry, the usual case, is then identified for de-duplication
-            by a digest of these bytes, which a repeated delivery carries
-            unchanged, instead of by its decoded value, which costs more to digest.
 
     Raises:
         ResponseParseError: ``data`` is not a commsNotifications envelope.
@@ -201,14 +188,10 @@ def parse_notifications(
     value = data.get("value")
     if not isinstance(value, list):
         raise ResponseParseError("a commsNotifications body needs a 'value' array")
-    if body is not None and len(value) == 1:
-        return [_parse_entry(value[0], 0, _body_digest(body))]
     return [_parse_entry(item, index) for index, item in enumerate(value)]
 
 
-def _parse_entry(
-    item: Any, index: int, digest: bytes | None = None
-) -> NotificationEntry:
+def _parse_entry(item: Any, index: int) -> NotificationEntry:
     where = f"value[{index}]"
     if not isinstance(item, dict):
         raise ResponseParseError("a notification entry must be an object", path=where)
@@ -232,7 +215,7 @@ def _parse_entry(
         child_id=child,
         resource_data=data,
         raw=item,
-        digest=_digest(item) if digest is None else digest,
+        digest=_digest(item),
     )
 
 

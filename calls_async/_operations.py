@@ -422,7 +422,11 @@ class OperationRegistry:
     def find(
         self, call_id: str, operation_id: str | None, client_context: str | None
     ) -> Operation[Any] | None:
-        """Return the pending handle for these ids, or None."""
+        """Return the pending handle for these ids, or None.
+
+        Without an operation id, the oldest pending handle of the call with that
+        clientContext is returned, should a caller have reused one.
+        """
         call_key = fold_id(call_id)
         if operation_id:
             op = self._by_id.get(fold_id(operation_id))

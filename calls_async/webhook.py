@@ -2,11 +2,12 @@
 
 The handler checks the service's bearer token, reads the body within a size limit,
 checks that it is a commsNotifications envelope, publishes the entries on the
-client's bus (see :mod:`calls_async.bus`) and answers 202. The entries are applied
-after the reply, on the event loop rather than on the request's task, so a client
-that disconnects cannot cancel them and a slow bot handler never delays the reply.
-With the default in-process bus they go to this client's dispatcher; with a shared
-bus the 202 is sent once the bus has stored them for every instance.
+client's bus (see :mod:`calls_async.bus`) and answers 202. With the default
+in-process bus the entries are applied to this client's dispatcher before the reply.
+Applying never waits on bot code (handlers run on tasks of their own and events go to
+queues), so a slow bot handler never delays the reply, and a task awaiting an
+operation resumes on the next turn of the event loop. With a shared bus the 202 is
+sent once the bus has stored the entries for every instance.
 
     app = create_app(client, app_id=APP_ID)          # serves POST /calls
     web.run_app(app, host="0.0.0.0", port=8080)
@@ -149,7 +150,7 @@ class CallbackHandler:
         ) as err:
             return self._reject(request, 400, f"body could not be read: {err}")
         try:
-            entries = parse_notifications(json.loads(body), body=body)
+            entries = parse_notifications(json.loads(body))
         except (ValueError, RecursionError) as err:
             # JSONDecodeError and UnicodeDecodeError are ValueErrors. RecursionError
             # comes from a body nested too deeply to decode.
@@ -177,10 +178,11 @@ class CallbackHandler:
 
     async def _read_body(self, request: web.Request) -> bytes:
         length = request.content_length
-        if length is not None:
-            if length > self._max_body_size:
-                raise _BodyTooLarge
-            # The parser delivers exactly Content-Length bytes, so one read does.
+        if length is not None and length > self._max_body_size:
+            raise _BodyTooLarge
+        if length is not None and "Content-Encoding" not in request.headers:
+            # Without a content coding the parser delivers exactly Content-Length
+            # bytes, so one read does; a compressed body decodes to another length.
             return await request.content.readexactly(length)
         chunks = []
         total = 0

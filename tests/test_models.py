@@ -25,11 +25,14 @@ from calls_async.models import (
     IdentitySet,
     InvitationParticipantInfo,
     JoinMeetingIdMeetingInfo,
+    MediaConfig,
     MediaInfo,
     MediaPrompt,
+    MeetingInfo,
     OperationStatus,
     OrganizerMeetingInfo,
     ParticipantInfo,
+    Prompt,
     RecordOperation,
     TeleconferenceDeviceQuality,
     TokenMeetingInfo,
@@ -424,6 +427,14 @@ def test_model_pickle_and_copy_round_trip(model: GraphModel) -> None:
     assert unpickled.additional_data == model.additional_data
     assert deep_copy == model
     assert shallow_copy == model
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_field_less_model_pickles_at_every_protocol(protocol: int) -> None:
+    for model in (GraphModel(), MediaConfig(), Prompt(), MeetingInfo()):
+        copy_ = pickle.loads(pickle.dumps(model, protocol=protocol))
+        assert copy_ == model
+        assert copy_.additional_data == {}
 
 
 def test_unpickled_model_stays_frozen() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import uuid
@@ -379,6 +380,49 @@ async def test_duplicate_delivery_applied_once(bot: Bot) -> None:
     await asyncio.sleep(0.05)
     assert calls == [call_id]
     assert bot.client.notifications.entries_duplicated == 1
+
+
+async def test_repeat_in_another_form_applied_once(bot: Bot) -> None:
+    calls: list[str] = []
+
+    @bot.client.on_incoming_call
+    async def on_call(call: Any) -> None:
+        calls.append(call.id)
+
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    ring = {
+        call_id: _call_entry(
+            call_id, change="created", state="incoming", direction="incoming"
+        )
+        for call_id in (first, second)
+    }
+    # Delivered in one body, then again: alone, with its keys in another order,
+    # and with other whitespace.
+    assert await bot.post(_envelope(ring[first], ring[second])) == 202
+    assert await bot.post(_envelope(ring[first])) == 202
+    reordered = dict(reversed(list(ring[second].items())))
+    assert await bot.post(_envelope(reordered)) == 202
+    spaced = json.dumps(_envelope(ring[first]), indent=4).encode()
+    assert await bot.post(None, raw=spaced) == 202
+    await _eventually(lambda: len(calls) == 2)
+    await asyncio.sleep(0.05)
+    assert sorted(calls) == sorted([first, second])
+    assert bot.client.notifications.entries_duplicated == 3
+
+
+async def test_compressed_body_is_read_whole(bot: Bot) -> None:
+    call = await _established(bot)
+    body = json.dumps(_envelope(_call_entry(call.id, state="hold"))).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+        "Authorization": f"Bearer {bot.emulator.sign_notification_token()}",
+    }
+    async with bot.session.post(
+        bot.url, data=gzip.compress(body), headers=headers
+    ) as reply:
+        assert reply.status == 202
+    await _eventually(lambda: call.state == CallState.HOLD)
 
 
 async def test_unknown_call_is_held_then_applied(bot: Bot) -> None:

@@ -22,6 +22,7 @@ from aiohttp import web
 from calls_async import (
     AuthenticationError,
     CallsClient,
+    ClientClosedError,
     ConnectError,
     HTTPStatusError,
     PoolTimeout,
@@ -435,8 +436,58 @@ async def test_closing_the_token_cache_stops_a_running_fetch() -> None:
     assert fetching is not None
     await tokens.aclose()
     assert fetching.cancelled()
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(ClientClosedError, match="waited for a token"):
         await waiter
+
+
+async def test_closing_the_client_fails_waiting_requests_as_closed(
+    stub_server: Any,
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response()
+
+    stub = await stub_server(handler)
+    # Requests waiting for a token and requests waiting for a connection.
+    slow_token = _client(stub.url, CountingCredential(delay=5))
+    for_token = [
+        asyncio.ensure_future(slow_token.calls[f"t{i}"].keep_alive()) for i in range(3)
+    ]
+    busy = _client(stub.url, connection_limit=1, pool_timeout=5)
+    for_connection = [
+        asyncio.ensure_future(busy.calls[f"c{i}"].keep_alive()) for i in range(4)
+    ]
+    await asyncio.sleep(0.2)
+    await slow_token.aclose()
+    await busy.aclose()
+    token_results = await asyncio.gather(*for_token, return_exceptions=True)
+    connection_results = await asyncio.gather(*for_connection, return_exceptions=True)
+    assert [type(r) for r in token_results] == [ClientClosedError] * 3
+    assert [type(r) for r in connection_results] == [ClientClosedError] * 4
+    assert "in flight" in str(connection_results[0])
+    assert all("before it was sent" in str(r) for r in connection_results[1:])
+    assert len(stub.seen) == 1
+
+
+async def test_waiting_for_a_connection_does_not_eat_the_request_timeout(
+    stub_server: Any,
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        if request.path.endswith("/slow/keepAlive"):
+            await asyncio.sleep(0.5)
+        return web.Response()
+
+    stub = await stub_server(handler)
+    async with _client(
+        stub.url, connection_limit=1, pool_timeout=5, timeout=0.4
+    ) as client:
+        # The first request holds the only connection for longer than the second
+        # request's timeout; the second waits, is sent, and succeeds.
+        slow = asyncio.ensure_future(client.calls["slow"].keep_alive(timeout=2))
+        await asyncio.sleep(0.05)
+        await client.calls["fast"].keep_alive()
+        await slow
+    assert [r.path.split("/")[-2] for r in stub.seen] == ["slow", "fast"]
 
 
 async def test_token_timeout_is_authentication_error(stub_server: Any) -> None:

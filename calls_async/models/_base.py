@@ -82,9 +82,10 @@ class GraphModel:
             for field in attrs.fields(self.__class__)
         }
         # The shared empty mapping is a MappingProxyType, which pickle rejects, so it
-        # is left out and __setstate__ puts it back.
+        # travels as None and __setstate__ puts it back. The state is therefore never
+        # empty, which pickle protocols 0 and 1 would take as "nothing to restore".
         if state["additional_data"] is _NO_ADDITIONAL_DATA:
-            del state["additional_data"]
+            state["additional_data"] = None
         return state
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
@@ -92,5 +93,9 @@ class GraphModel:
         # The frozen class's own __setattr__ raises, so object's sets the slots.
         object.__setattr__(self, "additional_data", _NO_ADDITIONAL_DATA)
         for field in attrs.fields(self.__class__):
-            if field.name in state:
-                object.__setattr__(self, field.name, state[field.name])
+            if field.name not in state:
+                continue
+            value = state[field.name]
+            if field.name == "additional_data" and value is None:
+                continue
+            object.__setattr__(self, field.name, value)

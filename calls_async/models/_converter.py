@@ -42,8 +42,9 @@ Memory. A bot tracks thousands of calls, and every call resource repeats the bot
 identity, its callback URI and its tenant. Equal instances of the identity and media
 configuration models, and equal values of a few string fields (``_SHARED_FIELDS``),
 are therefore kept once in a bounded table and reused: the models are frozen, so
-sharing an instance is not observable. ``@odata.context`` describes the response,
-not the resource, and is dropped instead of kept in ``additional_data``.
+sharing an instance is not observable unless a caller mutates a decoded input (see
+the note above). ``@odata.context`` describes the response, not the resource, and is
+dropped instead of kept in ``additional_data``.
 """
 
 from __future__ import annotations
