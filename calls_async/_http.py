@@ -141,9 +141,6 @@ class Response:
 class _RequestSlots:
     """At most ``limit`` requests in flight; the others wait in arrival order.
 
-    Used in front of a session the caller passed in, whose connector may allow
-    more connections than ``connection_limit``.
-
     A free slot is taken without awaiting anything. Waiters queue in order and share
     one timeout, so the first in the queue always runs out first, and one timer for
     the whole queue replaces a timer per waiting request.
@@ -259,16 +256,8 @@ class HttpTransport:
         self._connection_limit = connection_limit
         self._pool_timeout = pool_timeout
         self._connect_timeout = connect_timeout
-        # The client's own session waits for a connection inside aiohttp, whose
-        # connector has connection_limit connections; a caller's session may
-        # allow more, so requests on it take one of these slots first.
-        self._slots = (
-            None if session is None else _RequestSlots(connection_limit, pool_timeout)
-        )
-        self._in_flight = 0
-        self._client_timeouts: dict[
-            tuple[float | None, bool], aiohttp.ClientTimeout
-        ] = {}
+        self._slots = _RequestSlots(connection_limit, pool_timeout)
+        self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self.retry = retry
         self._user_agent = user_agent or f"calls-async/{__version__}"
         self._closed = False
@@ -513,16 +502,16 @@ class HttpTransport:
         timeout: float | None,
         client_request_id: str,
     ) -> Response:
-        """Send the request and read the whole reply, waiting for a connection first
-        when all are busy; that wait is bounded by ``pool_timeout``.
+        """Take a request slot, send the request and read the whole reply.
 
-        Waiting happens in aiohttp's connector rather than in a queue in front of
-        it: a waiting request then already holds the objects it needs, and the
-        garbage collector has far fewer new objects to walk when connections come
-        free (see benchmarks/README.md).
+        Waiting for a slot is bounded by ``pool_timeout`` and does not count against
+        ``timeout``. The slots form a FIFO in front of the session, so a request
+        that waits is served in turn; aiohttp's own connector queue would let a new
+        request take a freed connection before a waiter it has just woken, and a
+        busy worker could starve the rest (see benchmarks/README.md).
         """
         slots = self._slots
-        if slots is not None and not slots.try_take():
+        if not slots.try_take():
             waiter = slots.wait()
             try:
                 granted = await waiter
@@ -534,11 +523,6 @@ class HttpTransport:
             if self._closed:
                 slots.release()
                 raise self._closed_error(method, url, sent=False)
-        # With every connection in use this request will wait for one, so the
-        # connect timeout, which covers that wait, becomes pool_timeout.
-        must_wait = slots is None and self._in_flight >= self._connection_limit
-        self._in_flight += 1
-        started = time.monotonic()
         try:
             async with session.request(
                 method,
@@ -546,25 +530,10 @@ class HttpTransport:
                 headers=headers,
                 data=data,
                 allow_redirects=False,
-                timeout=self._client_timeout(timeout, must_wait),
+                timeout=self._client_timeout(timeout),
             ) as reply:
                 body = await reply.read()
                 return Response(reply.status, reply.headers, body, client_request_id)
-        except asyncio.CancelledError:
-            # Closing the session cancels the requests waiting in its connector;
-            # their callers get the error that says why, not a bare cancellation.
-            task = asyncio.current_task()
-            if self._closed and task is not None and not task.cancelling():
-                raise self._closed_error(method, url, sent=False) from None
-            raise
-        except aiohttp.ConnectionTimeoutError as err:
-            if (
-                must_wait
-                and self._pool_timeout is not None
-                and time.monotonic() - started >= self._pool_timeout
-            ):
-                raise self._pool_timeout_error(method, url, client_request_id) from err
-            raise _map_client_error(err, method, url, client_request_id) from err
         except (aiohttp.ClientError, TimeoutError, RuntimeError) as err:
             if self._closed:
                 raise self._closed_error(method, url, sent=True) from err
@@ -572,27 +541,15 @@ class HttpTransport:
                 raise
             raise _map_client_error(err, method, url, client_request_id) from err
         finally:
-            self._in_flight -= 1
-            if slots is not None:
-                slots.release()
+            slots.release()
 
-    def _client_timeout(
-        self, timeout: float | None, must_wait: bool
-    ) -> aiohttp.ClientTimeout:
-        key = (timeout, must_wait)
-        client_timeout = self._client_timeouts.get(key)
+    def _client_timeout(self, timeout: float | None) -> aiohttp.ClientTimeout:
+        client_timeout = self._client_timeouts.get(timeout)
         if client_timeout is None:
-            total = timeout
-            if must_wait and timeout is not None and self._pool_timeout is not None:
-                # aiohttp's total covers the wait for a connection too; the wait has
-                # its own bound, so the reply still gets at least ``timeout``.
-                total = timeout + self._pool_timeout
             client_timeout = aiohttp.ClientTimeout(
-                total=total,
-                connect=self._pool_timeout if must_wait else None,
-                sock_connect=self._connect_timeout,
+                total=timeout, sock_connect=self._connect_timeout
             )
-            self._client_timeouts[key] = client_timeout
+            self._client_timeouts[timeout] = client_timeout
         return client_timeout
 
     @staticmethod

@@ -595,7 +595,8 @@ async def test_cancelled_requests_leak_nothing(stub_server: Any) -> None:
         connector = session.connector
         assert connector is not None
         assert len(connector._acquired) == 0
-        assert client._transport._in_flight == 0
+        slots = client._transport._slots
+        assert (slots.free, slots.waiting) == (10, 0)
     # The stub server's own handler tasks are still waiting; only client tasks count.
     client_tasks = [
         t
@@ -728,7 +729,26 @@ async def test_cancelled_requests_on_a_callers_session_free_their_slots(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             assert (slots.free, slots.waiting) == (3, 0)
-            assert client._transport._in_flight == 0
+
+
+async def test_busy_workers_do_not_starve_waiting_requests(stub_server: Any) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.005)
+        return web.Response()
+
+    stub = await stub_server(handler)
+    async with _client(stub.url, connection_limit=1) as client:
+
+        async def worker(name: str) -> None:
+            for _ in range(5):
+                await client.calls[name].keep_alive()
+
+        await asyncio.gather(*(worker(f"w{i}") for i in range(4)))
+    order = [r.path.split("/")[-2] for r in stub.seen]
+    # Served in turn: a worker that just finished a request queues behind the
+    # others instead of taking the freed connection again at once.
+    assert order[:8] == ["w0", "w1", "w2", "w3"] * 2
+    assert len(order) == 20
 
 
 async def test_request_slots_are_handed_out_in_order() -> None:
