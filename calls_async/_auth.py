@@ -115,8 +115,8 @@ class TokenCache:
         if self._fetching is task:
             self._fetching = None
         if not task.cancelled():
-            # Read here too, so a failure nobody awaited any more is not reported
-            # as never retrieved.
+            # Read here too, so a failure that no caller awaits any more is not
+            # reported as never retrieved.
             task.exception()
 
     async def aclose(self) -> None:

@@ -169,7 +169,7 @@ class _RequestSlots:
         return len(self._waiters)
 
     def try_take(self) -> bool:
-        """Take a free slot if one is free and nobody waits; return True if taken."""
+        """Take a slot if one is free and no request waits; return True if taken."""
         if self._free and not self._waiters:
             self._free -= 1
             return True
@@ -506,9 +506,9 @@ class HttpTransport:
 
         Waiting for a slot is bounded by ``pool_timeout`` and does not count against
         ``timeout``. The slots form a FIFO in front of the session, so a request
-        that waits is served in turn; aiohttp's own connector queue would let a new
-        request take a freed connection before a waiter it has just woken, and a
-        busy worker could starve the rest (see benchmarks/README.md).
+        that waits is served in turn. aiohttp's own connector queue lets a new
+        request take a freed connection before a waiter it has just woken, so a
+        worker sending requests back to back could starve the others.
         """
         slots = self._slots
         if not slots.try_take():

@@ -159,8 +159,8 @@ class NotificationEntry:
 
 def _digest(entry: Mapping[str, Any]) -> bytes:
     # Sorted compact JSON, so that a repeat is recognised whatever its key order,
-    # whitespace or the other entries of its body; the same in every process, so
-    # instances that share a bus agree.
+    # whitespace or the other entries of its body. Every process computes the same
+    # digest, so instances that share a bus agree.
     text = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 

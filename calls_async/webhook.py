@@ -182,7 +182,7 @@ class CallbackHandler:
             raise _BodyTooLarge
         if length is not None and "Content-Encoding" not in request.headers:
             # Without a content coding the parser delivers exactly Content-Length
-            # bytes, so one read does; a compressed body decodes to another length.
+            # bytes, so one read does. A compressed body decodes to another length.
             return await request.content.readexactly(length)
         chunks = []
         total = 0

@@ -386,7 +386,7 @@ async def test_rejected_token_twice_raises(stub_server: Any) -> None:
         assert token not in str(info.value)
 
 
-async def test_token_waiters_resume_together_and_survive_a_cancelled_one() -> None:
+async def test_token_waiters_share_one_fetch() -> None:
     credential = CountingCredential(delay=0.05)
     tokens = TokenCache(credential)
     loop = asyncio.get_running_loop()
@@ -469,7 +469,7 @@ async def test_closing_the_client_fails_waiting_requests_as_closed(
     assert len(stub.seen) == 1
 
 
-async def test_waiting_for_a_connection_does_not_eat_the_request_timeout(
+async def test_pool_wait_outside_request_timeout(
     stub_server: Any,
 ) -> None:
     async def handler(request: web.Request) -> web.Response:
@@ -707,7 +707,7 @@ async def test_pool_timeout_with_a_callers_session(stub_server: Any) -> None:
     assert len(stub.seen) == 1
 
 
-async def test_cancelled_requests_on_a_callers_session_free_their_slots(
+async def test_callers_session_cancel_frees_slots(
     stub_server: Any,
 ) -> None:
     async def handler(request: web.Request) -> web.Response:
@@ -755,7 +755,7 @@ async def test_request_slots_are_handed_out_in_order() -> None:
     slots = _RequestSlots(1, timeout=5.0)
     assert slots.try_take()
     first, second = slots.wait(), slots.wait()
-    assert not slots.try_take()  # nobody jumps the queue
+    assert not slots.try_take()  # no request jumps the queue
     slots.release()
     assert first.result() is True
     assert not second.done()
@@ -781,7 +781,7 @@ async def test_cancelled_slot_wait_passes_a_granted_slot_on() -> None:
     assert (slots.free, slots.waiting) == (1, 0)
 
 
-async def test_slot_waits_time_out_in_order_with_one_timer() -> None:
+async def test_slot_waits_time_out_in_order() -> None:
     slots = _RequestSlots(1, timeout=0.05)
     assert slots.try_take()
     early = slots.wait()
