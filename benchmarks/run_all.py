@@ -140,8 +140,10 @@ def control_table(control: list[dict[str, Any]]) -> str:
 def intake_table(intake: list[dict[str, Any]]) -> str:
     rows = []
     for r in intake:
-        for variant in ("bare", "webhook_unsigned", "webhook_signed"):
-            s = r[variant]
+        for variant in ("bare", "bare_read", "webhook_unsigned", "webhook_signed"):
+            s = r.get(variant)
+            if s is None:
+                continue
             ratio = r.get(f"{variant}_ratio_median")
             rows.append(
                 (
