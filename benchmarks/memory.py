@@ -24,7 +24,7 @@ A reading is either the process's resident set size (RSS, ``--mode rss``) or the
 bytes traced by ``tracemalloc`` (``--mode tracemalloc``, started before step 1, so
 it traces every Python allocation after it). RSS also counts allocator slack and
 memory freed but not returned to the system, so the tracemalloc figure is the
-precise retained size and RSS the cost the machine sees. Requests run through 100
+precise retained size and RSS the memory the process occupies. Requests run through 100
 workers (``gather_bounded``), so no more than 100 are in flight and the readings
 show what the client keeps, not the peak of thousands of suspended tasks.
 

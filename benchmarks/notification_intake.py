@@ -159,7 +159,7 @@ async def bare_handler(request: web.Request) -> web.Response:
 
 
 async def bare_read_handler(request: web.Request) -> web.Response:
-    """Read the body, then answer 202: the least any real webhook does."""
+    """Read the body, then return 202, which is the least any real webhook does."""
     await request.read()
     return web.Response(status=202)
 

@@ -795,7 +795,7 @@ class CallCollection:
 
     def _known(self, call_id: str) -> Call | None:
         """Return the live or lately ended call with this id, without creating one."""
-        key = call_id.lower()
+        key = fold_id(call_id)
         call = self._live.get(key)
         if call is not None:
             return call
@@ -803,7 +803,7 @@ class CallCollection:
         return recent[1] if recent is not None else None
 
     def __contains__(self, call_id: object) -> bool:
-        return isinstance(call_id, str) and call_id.lower() in self._live
+        return isinstance(call_id, str) and fold_id(call_id) in self._live
 
     def __len__(self) -> int:
         return len(self._live)

@@ -36,8 +36,8 @@ Timeout = float | None | UseClientDefault
 def fold_id(value: str) -> str:
     """Return ``value`` in lower case, as the key that compares ids without case.
 
-    Graph writes most ids in lower case already; those come back as the same string
-    object, so a key costs no second copy of the id.
+    Graph writes most ids in lower case already. Those come back as the same string
+    object, so their key costs no second copy of the id.
     """
     folded = value.lower()
     return value if folded == value else folded
@@ -46,9 +46,9 @@ def fold_id(value: str) -> str:
 def random_uuid() -> str:
     """Return a random (version 4) UUID string, as ``str(uuid.uuid4())`` does.
 
-    Every request carries one as its client-request-id and every action one as its
-    clientContext; formatting the random bytes directly takes half the time of
-    building a ``uuid.UUID``.
+    Every request carries one as its client-request-id, and every action one as its
+    clientContext. Formatting the random bytes directly takes about 40% less time
+    than building a ``uuid.UUID`` (timeit, Python 3.11).
     """
     raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40

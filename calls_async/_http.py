@@ -176,9 +176,9 @@ class _RequestSlots:
         return False
 
     def wait(self) -> asyncio.Future[bool]:
-        """Queue for a slot; the future turns True with a slot, False on timeout.
+        """Queue for a slot and return a future: True once granted, False on timeout.
 
-        A plain function rather than a coroutine, so a waiting request holds no
+        A plain function rather than a coroutine, so a waiting request keeps no
         extra frame. Pass the future to :meth:`abandon` if the wait is cancelled.
         """
         loop = asyncio.get_running_loop()

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from calls_async._config import fold_id
 from calls_async._errors import ResponseParseError
 from calls_async._events import (
     ContentSharingUpdated,
@@ -406,7 +407,7 @@ class NotificationDispatcher:
         self, entry: NotificationEntry, tenant_id: str | None, now: float
     ) -> None:
         assert entry.call_id is not None
-        key = entry.call_id.lower()
+        key = fold_id(entry.call_id)
         expires_at = now + self.backlog_ttl
         self._held_calls.setdefault(key, []).append(_Held(expires_at, entry, tenant_id))
         self._held_order.append((expires_at, key))

@@ -222,9 +222,6 @@ class ParticipantCollection:
         )
 
 
-_key = fold_id
-
-
 _TRACKED_FIELDS = ("is_muted", "is_in_lobby", "media_streams")
 
 
@@ -259,12 +256,12 @@ class Roster:
     def __contains__(self, participant_id: object) -> bool:
         return (
             isinstance(participant_id, str)
-            and _key(participant_id) in self._participants
+            and fold_id(participant_id) in self._participants
         )
 
     def get(self, participant_id: str) -> ParticipantProperties | None:
         """Return the participant with this id, or None."""
-        return self._participants.get(_key(participant_id))
+        return self._participants.get(fold_id(participant_id))
 
     @property
     def participants(self) -> list[ParticipantProperties]:
@@ -287,7 +284,7 @@ class Roster:
         return [p for p in self._participants.values() if p.is_muted]
 
     def _replace(self, participants: Sequence[ParticipantProperties]) -> _Diff:
-        new = {_key(p.id): p for p in participants if p.id}
+        new = {fold_id(p.id): p for p in participants if p.id}
         old = self._participants
         joined = [p for key, p in new.items() if key not in old]
         left = [p for key, p in old.items() if key not in new]
@@ -306,7 +303,7 @@ class Roster:
         for p in participants:
             if not p.id:
                 continue
-            key = _key(p.id)
+            key = fold_id(p.id)
             before = self._participants.get(key)
             if p.removed_state is not None:
                 if before is not None:
@@ -321,7 +318,7 @@ class Roster:
         return diff
 
     def _remove(self, participant_id: str) -> None:
-        before = self._participants.pop(_key(participant_id), None)
+        before = self._participants.pop(fold_id(participant_id), None)
         if before is not None:
             self._emit(_Diff([], [before], []))
 

@@ -4,10 +4,10 @@ The handler checks the service's bearer token, reads the body within a size limi
 checks that it is a commsNotifications envelope, publishes the entries on the
 client's bus (see :mod:`calls_async.bus`) and answers 202. With the default
 in-process bus the entries are applied to this client's dispatcher before the reply.
-Applying never waits on bot code (handlers run on tasks of their own and events go to
-queues), so a slow bot handler never delays the reply, and a task awaiting an
-operation resumes on the next turn of the event loop. With a shared bus the 202 is
-sent once the bus has stored the entries for every instance.
+Applying never waits on bot code, because handlers run on tasks of their own and
+events go to queues. So a slow bot handler never delays the reply, and a task
+awaiting an operation resumes on the next turn of the event loop. With a shared bus
+the 202 is sent once the bus has stored the entries for every instance.
 
     app = create_app(client, app_id=APP_ID)          # serves POST /calls
     web.run_app(app, host="0.0.0.0", port=8080)

@@ -481,7 +481,7 @@ async def test_pool_wait_outside_request_timeout(
     async with _client(
         stub.url, connection_limit=1, pool_timeout=5, timeout=0.4
     ) as client:
-        # The first request holds the only connection for longer than the second
+        # The first request keeps the only connection for longer than the second
         # request's timeout; the second waits, is sent, and succeeds.
         slow = asyncio.ensure_future(client.calls["slow"].keep_alive(timeout=2))
         await asyncio.sleep(0.05)
@@ -688,8 +688,8 @@ async def test_pool_timeout_with_a_callers_session(stub_server: Any) -> None:
         return _json(b'{"id":"c","state":"established"}')
 
     stub = await stub_server(handler)
-    # The caller's connector allows 10 connections; connection_limit still holds
-    # the client to one request in flight.
+    # The caller's connector allows 10 connections, but connection_limit still
+    # limits the client to one request in flight.
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=10)
     ) as session:

@@ -235,10 +235,10 @@ _shared: dict[Any, Any] = {}
 
 
 def _share(value: Any) -> Any:
-    """Return the kept value equal to ``value``, keeping ``value`` when none is."""
-    kept = _shared.get(value)
-    if kept is not None:
-        return kept
+    """Return the shared value equal to ``value``, storing ``value`` when none is."""
+    existing = _shared.get(value)
+    if existing is not None:
+        return existing
     if len(_shared) >= _SHARED_LIMIT:
         _shared.clear()
     _shared[value] = value
