@@ -32,7 +32,6 @@ import asyncio
 import collections
 import enum
 import hashlib
-import json
 import logging
 import re
 import time
@@ -48,6 +47,7 @@ from calls_async._events import (
     ContentSharingUpdated,
     UnknownNotification,
 )
+from calls_async._json import canonical
 from calls_async.models import (
     CallProperties,
     CommsOperation,
@@ -162,8 +162,7 @@ def _digest(entry: Mapping[str, Any]) -> bytes:
     # Sorted compact JSON, so that a repeat is recognised whatever its key order,
     # whitespace or the other entries of its body. Every process computes the same
     # digest, so instances that share a bus agree.
-    text = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+    return hashlib.blake2b(canonical(entry), digest_size=16).digest()
 
 
 def parse_notifications(data: Any) -> list[NotificationEntry]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import email.utils
 import enum
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from urllib.parse import quote, unquote, urlsplit
 import attrs
 
 from calls_async._errors import ResponseParseError
+from calls_async._json import loads
 from calls_async._validation import (
     MAX_CALL_TARGETS,
     MAX_INVITE_PARTICIPANTS,
@@ -914,7 +914,7 @@ def parse_json(body: bytes) -> Any:
         ResponseParseError: the body is empty or not valid JSON.
     """
     try:
-        return json.loads(body)
+        return loads(body)
     except (ValueError, RecursionError) as error:
         raise ResponseParseError(
             f"the response body is not valid JSON ({type(error).__name__})"
@@ -1079,7 +1079,7 @@ def parse_error_body(body: bytes | str) -> GraphErrorDetails:
     """
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     try:
-        data = json.loads(text)
+        data = loads(text)
     except (ValueError, RecursionError):
         data = None
     error = data.get("error") if isinstance(data, dict) else None

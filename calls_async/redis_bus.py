@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import random
 import secrets
@@ -66,6 +65,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from calls_async._errors import CallsError, NotFoundError, ResponseParseError
+from calls_async._json import dumps, loads
 from calls_async._notifications import (
     NotificationEntry,
     parse_notifications,
@@ -509,7 +509,7 @@ class RedisBus(NotificationBus):
         """
         if self._stopped:
             raise PublishError(f"{self!r} is stopped")
-        payload = json.dumps([dict(entry.raw) for entry in entries]).encode()
+        payload = dumps([dict(entry.raw) for entry in entries])
         tenant = (tenant_id or "").encode()
         digest = hashlib.blake2b(digest_size=16)
         digest.update(tenant + b"\0")
@@ -702,7 +702,7 @@ class RedisBus(NotificationBus):
                 raise ResponseParseError(
                     f"format {values.get(b'format')!r} is not {_FORMAT!r}"
                 )
-            raw = json.loads(values[b"entries"])
+            raw = loads(values[b"entries"])
             entries = parse_notifications({"value": raw})
         except (KeyError, ValueError, ResponseParseError) as err:
             _log.error(

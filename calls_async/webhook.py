@@ -21,7 +21,6 @@ notification again later.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -42,6 +41,7 @@ from calls_async._inbound_auth import (
     NotificationTokenValidator,
     RejectionLog,
 )
+from calls_async._json import loads
 from calls_async._notifications import parse_notifications
 from calls_async.bus import PublishError
 
@@ -150,7 +150,7 @@ class CallbackHandler:
         ) as err:
             return self._reject(request, 400, f"body could not be read: {err}")
         try:
-            entries = parse_notifications(json.loads(body))
+            entries = parse_notifications(loads(body))
         except (ValueError, RecursionError) as err:
             # JSONDecodeError and UnicodeDecodeError are ValueErrors. RecursionError
             # comes from a body nested too deeply to decode.
@@ -180,13 +180,21 @@ class CallbackHandler:
         length = request.content_length
         if length is not None and length > self._max_body_size:
             raise _BodyTooLarge
+        content = request.content
+        if content.is_eof():
+            # The whole body came with the headers, as a small one does, and is
+            # decoded already: take it without waiting.
+            body = content.read_nowait()
+            if len(body) > self._max_body_size:
+                raise _BodyTooLarge
+            return body
         if length is not None and "Content-Encoding" not in request.headers:
             # Without a content coding the parser delivers exactly Content-Length
             # bytes, so one read does. A compressed body decodes to another length.
-            return await request.content.readexactly(length)
+            return await content.readexactly(length)
         chunks = []
         total = 0
-        async for chunk in request.content.iter_chunked(_READ_CHUNK):
+        async for chunk in content.iter_chunked(_READ_CHUNK):
             total += len(chunk)
             if total > self._max_body_size:
                 raise _BodyTooLarge

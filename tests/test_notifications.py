@@ -539,3 +539,25 @@ async def test_wait_for_established_accepts_hold(bot: Bot) -> None:
     assert reached == CallState.HOLD
     with pytest.raises(TimeoutError):
         await call.wait_for_state(CallState.TRANSFERRING, timeout=0.1)
+
+
+async def test_nesting_orjson_reads_but_cannot_write_gets_an_answer(bot: Bot) -> None:
+    # orjson decodes up to 1,024 levels but writes fewer, so the digest falls back
+    # to the standard library, which may run out of recursion: a 400, never a 500.
+    for depth in (300, 1000):
+        data = b"[" * depth + b"]" * depth
+        entry = (
+            b'{"changeType": "updated", "resourceUrl": "/communications/calls/x",'
+            b' "resourceData": ' + data + b"}"
+        )
+        status = await bot.post(None, raw=b'{"value": [' + entry + b"]}")
+        assert status in (202, 400), (depth, status)
+
+
+async def test_integer_beyond_64_bits_is_accepted_once(bot: Bot) -> None:
+    call = await _established(bot)
+    entry = _call_entry(call.id, state="established", huge=2**70)
+    assert await bot.post(_envelope(entry)) == 202
+    before = bot.client._dispatcher.entries_duplicated
+    assert await bot.post(_envelope(entry)) == 202
+    assert bot.client._dispatcher.entries_duplicated == before + 1
