@@ -418,10 +418,18 @@ def measure(
     }
     for variant, variant_rounds in by_variant.items():
         result[variant] = summarize(variant_rounds)
-    bare = statistics.median(r.rate for r in by_variant["bare"])
+    bare_rounds = by_variant["bare"]
+    bare = statistics.median(r.rate for r in bare_rounds)
     for variant in ("bare_read", "webhook_unsigned", "webhook_signed"):
-        median = statistics.median(r.rate for r in by_variant[variant])
+        variant_rounds = by_variant[variant]
+        median = statistics.median(r.rate for r in variant_rounds)
         result[f"{variant}_ratio_median"] = median / bare
+        # Each round's ratio to the bare round of the same cycle, run within seconds
+        # of it, which a drift of the machine's speed over minutes does not move.
+        paired = [
+            r.rate / b.rate for r, b in zip(variant_rounds, bare_rounds, strict=True)
+        ]
+        result[f"{variant}_ratio_paired"] = spread(paired)
     return result
 
 
@@ -444,7 +452,10 @@ def describe(result: dict[str, Any]) -> str:
                 f" (max {summary['max_ms']:.2f} ms)"
             )
         if variant != "bare":
-            line += f"  ratio {result[variant + '_ratio_median']:.2f}"
+            line += (
+                f"  ratio {result[variant + '_ratio_median']:.2f}"
+                f" (paired {result[variant + '_ratio_paired']['median']:.2f})"
+            )
         lines.append(line)
     return "\n".join(lines)
 

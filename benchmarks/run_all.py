@@ -145,12 +145,14 @@ def intake_table(intake: list[dict[str, Any]]) -> str:
             if s is None:
                 continue
             ratio = r.get(f"{variant}_ratio_median")
+            paired = r.get(f"{variant}_ratio_paired")
             rows.append(
                 (
                     f"{r['concurrency']}",
                     variant,
                     spread_text(s["rate"]),
                     f"{ratio:.2f}" if ratio is not None else "1",
+                    spread_text(paired, 2) if paired is not None else "",
                     f"{s['cpu_us']['median']:.0f}",
                     spread_text(s["p50_ms"], 2) if "p50_ms" in s else "",
                     spread_text(s["p99_ms"], 2) if "p99_ms" in s else "",
@@ -163,6 +165,7 @@ def intake_table(intake: list[dict[str, Any]]) -> str:
             "receiver",
             "notifications/s",
             "vs bare",
+            "vs bare, paired by cycle",
             "CPU us/notification",
             "resume p50 ms",
             "resume p99 ms",

@@ -17,6 +17,7 @@ import asyncio
 import collections
 import functools
 import ipaddress
+import json
 import logging
 import math
 import time
@@ -43,7 +44,6 @@ from calls_async._errors import (
     UnauthorizedError,
     status_error_class,
 )
-from calls_async._json import dumps
 from calls_async._retry import DEFAULT_RETRY, RetryPolicy
 from calls_async._version import __version__
 
@@ -312,7 +312,9 @@ class HttpTransport:
         """
         session = self._get_session()
         request_id = client_request_id or random_uuid()
-        data = None if body is None else dumps(body)
+        data = (
+            None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        )
         limit = self._timeout if timeout is USE_CLIENT_DEFAULT else timeout
         policy = self.retry if retry is USE_CLIENT_DEFAULT else retry
 

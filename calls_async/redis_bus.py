@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import random
 import secrets
@@ -65,7 +66,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from calls_async._errors import CallsError, NotFoundError, ResponseParseError
-from calls_async._json import dumps, loads
+from calls_async._json import loads
 from calls_async._notifications import (
     NotificationEntry,
     parse_notifications,
@@ -509,7 +510,7 @@ class RedisBus(NotificationBus):
         """
         if self._stopped:
             raise PublishError(f"{self!r} is stopped")
-        payload = dumps([dict(entry.raw) for entry in entries])
+        payload = json.dumps([dict(entry.raw) for entry in entries]).encode()
         tenant = (tenant_id or "").encode()
         digest = hashlib.blake2b(digest_size=16)
         digest.update(tenant + b"\0")

@@ -145,6 +145,9 @@ class CallbackHandler:
             )
         except (
             aiohttp.ClientPayloadError,
+            # aiohttp's server raises this for a body it cannot decode, such as
+            # gzip that is not gzip data.
+            web.RequestPayloadError,
             asyncio.IncompleteReadError,
             ConnectionError,
         ) as err:
@@ -153,7 +156,7 @@ class CallbackHandler:
             entries = parse_notifications(loads(body))
         except (ValueError, RecursionError) as err:
             # JSONDecodeError and UnicodeDecodeError are ValueErrors. RecursionError
-            # comes from a body nested too deeply to decode.
+            # comes from a body nested too deeply to decode or to digest.
             return self._reject(request, 400, f"invalid JSON: {type(err).__name__}")
         except ResponseParseError as err:
             return self._reject(request, 400, f"not a commsNotifications body: {err}")

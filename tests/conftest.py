@@ -56,12 +56,17 @@ class Bot:
     session: aiohttp.ClientSession
 
     async def post(
-        self, body: Any, *, token: str | None = None, raw: bytes | None = None
+        self,
+        body: Any,
+        *,
+        token: str | None = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> int:
         """Post a notification body to the webhook as the service would."""
         token = token if token is not None else self.emulator.sign_notification_token()
         data = raw if raw is not None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         payload = io.BytesIO(data)

@@ -10,33 +10,40 @@ from typing import Any
 
 import pytest
 
-from calls_async._json import canonical, dumps, loads
+from calls_async._json import canonical, loads
 from calls_async._notifications import parse_notifications
-
-
-def test_dumps_is_compact_json() -> None:
-    value = {"a": [1, 2.5, None, True], "b": {"c": "é"}}
-    encoded = dumps(value)
-    assert b" " not in encoded
-    assert json.loads(encoded) == value
+from calls_async._protocol import parse_error_body, parse_json
 
 
 @pytest.mark.parametrize(
-    ("value", "decoded"),
+    "text",
     [
-        # orjson refuses both; the standard library writes them.
-        ({"big": 2**70}, {"big": 2**70}),
-        ({1: "one"}, {"1": "one"}),
+        b'{"a": [1, 2.5, null, true], "b": {"c": "\xc3\xa9"}}',
+        b'{"big": 18446744073709551617, "small": -18446744073709551617}',
+        b'{"near": 18446744073709551615, "neg": -9223372036854775808}',
+        "\ufeff".encode() + b'{"bom": 1}',
+        '{"wide": 1}'.encode("utf-16"),
+        b'{"nan": NaN, "inf": Infinity, "huge": 1e400}',
+        b'{"half": "\\ud800"}',
+        '{"text": "\u00e9"}',
     ],
-    ids=["integer beyond 64 bits", "integer key"],
+    ids=[
+        "plain",
+        "integers beyond 64 bits",
+        "64-bit limits",
+        "byte order mark",
+        "UTF-16",
+        "NaN and Infinity",
+        "lone surrogate",
+        "str",
+    ],
 )
-def test_dumps_writes_what_orjson_refuses(value: Any, decoded: Any) -> None:
-    assert json.loads(dumps(value)) == decoded
-
-
-def test_dumps_still_refuses_values_that_are_not_json() -> None:
-    with pytest.raises(TypeError):
-        dumps({"when": object()})
+def test_loads_reads_what_json_reads(text: bytes | str) -> None:
+    expected = json.loads(text)
+    decoded = loads(text)
+    # json.dumps writes NaN as NaN, so equal text means equal values, NaN included.
+    assert json.dumps(decoded) == json.dumps(expected)
+    assert [type(v) for v in decoded.values()] == [type(v) for v in expected.values()]
 
 
 def test_canonical_ignores_key_order_at_every_level() -> None:
@@ -59,13 +66,17 @@ def test_canonical_writes_any_decoded_value(odd: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
-    [b"{not json", b"[NaN]", b'"\xff"', b"", b"[" * 2000 + b"]" * 2000],
-    ids=["garbage", "NaN", "invalid UTF-8", "empty", "too deep"],
+    ("text", "error"),
+    [
+        (b"{not json", json.JSONDecodeError),
+        (b'"\xff"', UnicodeDecodeError),
+        (b"", json.JSONDecodeError),
+        (b"[" * 100_000 + b"]" * 100_000, RecursionError),
+    ],
+    ids=["garbage", "invalid UTF-8", "empty", "too deep"],
 )
-def test_loads_raises_a_json_decode_error(text: bytes) -> None:
-    # A subclass of ValueError, which is what the callers catch.
-    with pytest.raises(json.JSONDecodeError):
+def test_loads_raises_what_json_raises(text: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
         loads(text)
 
 
@@ -96,3 +107,10 @@ def test_digest_is_the_same_in_another_process() -> None:
         )
         digests.add(done.stdout.strip())
     assert digests == {here}
+
+
+def test_responses_parse_as_json_parses_them() -> None:
+    body = "\ufeff".encode() + b'{"id": "abc", "size": 18446744073709551617}'
+    assert parse_json(body) == {"id": "abc", "size": 2**64 + 1}
+    error = parse_error_body(b'{"error": {"code": "Busy", "message": NaN}}')
+    assert error.code == "Busy"
