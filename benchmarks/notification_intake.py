@@ -424,8 +424,8 @@ def measure(
         variant_rounds = by_variant[variant]
         median = statistics.median(r.rate for r in variant_rounds)
         result[f"{variant}_ratio_median"] = median / bare
-        # Each round's ratio to the bare round of the same cycle, run within seconds
-        # of it, which a drift of the machine's speed over minutes does not move.
+        # Each round is also compared with the bare round of its cycle, which ran
+        # seconds before or after it, so a drift of the machine's speed cancels.
         paired = [
             r.rate / b.rate for r, b in zip(variant_rounds, bare_rounds, strict=True)
         ]

@@ -378,8 +378,8 @@ def collect(quick: bool) -> dict[str, Any]:
     intake = run(
         "notification_intake",
         "--rounds",
-        # A round posts for well under a second, so the machine's swings show;
-        # more rounds steady the medians at little cost.
+        # A round posts for well under a second, so the machine's swings show.
+        # More rounds steady the medians at little cost.
         "2" if quick else "11",
         "--concurrency",
         "64",

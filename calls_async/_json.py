@@ -6,10 +6,11 @@ orjson would give another result than the standard library, the standard library
 used instead, so every body reads as it did before:
 
 - orjson reads an integer beyond 64 bits as a rounded float, so text with a run of
-  20 or more digits is decoded by ``json``;
-- orjson rejects what ``json`` accepts beyond RFC 8259 (a byte order mark, UTF-16 or
-  UTF-32, NaN and Infinity, lone surrogate escapes, numbers beyond the float range),
-  so a body orjson rejects is decoded by ``json``, which raises if it is invalid.
+  19 or more digits is decoded by ``json``.
+- orjson rejects some text that ``json`` accepts although RFC 8259 does not allow
+  it: a byte order mark, UTF-16 or UTF-32, NaN and Infinity, lone surrogate escapes
+  and numbers beyond the float range. So text orjson rejects is decoded by ``json``,
+  which raises if it is invalid.
 
 Request bodies are still written by ``json.dumps``, which keeps NaN and raises
 :class:`TypeError` for values that are not JSON; orjson would write null and encode
@@ -28,8 +29,8 @@ __all__ = ["canonical", "loads"]
 # Maps every digit to "0" and every other byte to a space, so that a run of digits
 # can be found with a substring search, which is several times faster than a regex.
 _DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
-# 2**64 has 20 digits: a shorter integer fits orjson's 64-bit range.
-_LONG_NUMBER = b"0" * 20
+# -(2**63) - 1, the first negative integer orjson reads as a float, has 19 digits.
+_LONG_NUMBER = b"0" * 19
 
 
 def loads(data: bytes | str) -> Any:

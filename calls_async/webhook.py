@@ -185,8 +185,8 @@ class CallbackHandler:
             raise _BodyTooLarge
         content = request.content
         if content.is_eof():
-            # The whole body came with the headers, as a small one does, and is
-            # decoded already: take it without waiting.
+            # The whole body came with the headers, as a small one does, and the
+            # parser has decoded it already, so it is taken without waiting.
             body = content.read_nowait()
             if len(body) > self._max_body_size:
                 raise _BodyTooLarge

@@ -20,7 +20,8 @@ from calls_async._protocol import parse_error_body, parse_json
     [
         b'{"a": [1, 2.5, null, true], "b": {"c": "\xc3\xa9"}}',
         b'{"big": 18446744073709551617, "small": -18446744073709551617}',
-        b'{"near": 18446744073709551615, "neg": -9223372036854775808}',
+        b'{"top": 18446744073709551615, "low": -9223372036854775808}',
+        b'{"below": -9223372036854775809}',
         "\ufeff".encode() + b'{"bom": 1}',
         '{"wide": 1}'.encode("utf-16"),
         b'{"nan": NaN, "inf": Infinity, "huge": 1e400}',
@@ -31,6 +32,7 @@ from calls_async._protocol import parse_error_body, parse_json
         "plain",
         "integers beyond 64 bits",
         "64-bit limits",
+        "below the signed 64-bit range",
         "byte order mark",
         "UTF-16",
         "NaN and Infinity",
@@ -59,7 +61,7 @@ def test_canonical_ignores_key_order_at_every_level() -> None:
     ids=["integer beyond 64 bits", "lone surrogate", "nested lists"],
 )
 def test_canonical_writes_any_decoded_value(odd: Any) -> None:
-    # orjson refuses the first two, so they take the standard library's way.
+    # orjson rejects the first two, so the standard library writes them.
     encoded = canonical({"odd": odd, "other": 1})
     assert encoded == canonical({"other": 1, "odd": odd})
     assert encoded != canonical({"odd": odd, "other": 2})
