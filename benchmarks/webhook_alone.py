@@ -79,7 +79,8 @@ def request_with_body(body: bytes, token: str | None) -> web.Request:
 async def one_batch(
     client: CallsClient, handler: CallbackHandler, pending: int, token: str | None
 ) -> float:
-    """Complete ``pending`` handles through the handler; return CPU us per one."""
+    """Complete ``pending`` handles through the handler and return the CPU time
+    per notification in microseconds."""
     media = ServiceHostedMediaConfig()
     calls = await gather_bounded(
         client.calls.create(targets=[target()], media_config=media)
@@ -108,7 +109,7 @@ async def one_batch(
     for index, request in enumerate(requests):
         reply = await handler.handle(request)
         if reply.status != 202:
-            raise RuntimeError(f"the handler answered {reply.status}")
+            raise RuntimeError(f"the handler returned status {reply.status}")
         if index % REQUESTS_PER_TURN == REQUESTS_PER_TURN - 1:
             await asyncio.sleep(0)
     await asyncio.sleep(0)
