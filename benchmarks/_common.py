@@ -10,13 +10,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Coroutine, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from calls_async import (
+    CallsClient,
     Identity,
     IdentitySet,
     InvitationParticipantInfo,
@@ -108,6 +109,20 @@ def running_emulator(**settings: float) -> Iterator[EmulatorEndpoints]:
         yield EmulatorEndpoints.from_json(line)
     finally:
         _stop(process)
+
+
+@asynccontextmanager
+async def emulator_client(emulator: EmulatorEndpoints) -> AsyncIterator[CallsClient]:
+    """Yield a client of the emulator with the benchmarks' connection limit."""
+    async with emulator.credential() as credential:
+        client = CallsClient(
+            credential,
+            callback_uri=OFF_HOST_CALLBACK,
+            base_url=emulator.base_url,
+            connection_limit=CONNECTION_LIMIT,
+        )
+        async with client:
+            yield client
 
 
 async def fetch_token(emulator: EmulatorEndpoints) -> str:

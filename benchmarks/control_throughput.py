@@ -27,12 +27,12 @@ import aiohttp
 
 from benchmarks._common import (
     CONNECTION_LIMIT,
-    OFF_HOST_CALLBACK,
     EmulatorEndpoints,
     Stopwatch,
     Timed,
     create_call_body,
     emit,
+    emulator_client,
     fetch_token,
     gather_bounded,
     running_emulator,
@@ -138,32 +138,25 @@ async def calls_async_round(
 
     ``around_burst`` is entered for the timed part only, as a profiler is.
     """
-    async with emulator.credential() as credential:
-        client = CallsClient(
-            credential,
-            callback_uri=OFF_HOST_CALLBACK,
-            base_url=emulator.base_url,
-            connection_limit=CONNECTION_LIMIT,
+    async with emulator_client(emulator) as client:
+        media = ServiceHostedMediaConfig()
+        handles = await gather_bounded(
+            client.calls.create(targets=[target()], media_config=media)
+            for _ in range(calls)
         )
-        async with client:
-            media = ServiceHostedMediaConfig()
-            handles = await gather_bounded(
-                client.calls.create(targets=[target()], media_config=media)
-                for _ in range(calls)
-            )
-            await asyncio.sleep(SETTLE_SECONDS)
+        await asyncio.sleep(SETTLE_SECONDS)
 
-            async def control(call: Call) -> None:
-                await call.cancel_media_processing()
-                await call.update_recording_status(RecordingStatus.RECORDING)
-                await call.unmute()
-                await call.hang_up()
+        async def control(call: Call) -> None:
+            await call.cancel_media_processing()
+            await call.update_recording_status(RecordingStatus.RECORDING)
+            await call.unmute()
+            await call.hang_up()
 
-            with around_burst():
-                watch = Stopwatch()
-                await asyncio.gather(*(control(c) for c in handles))
-                timed = watch.stop(4 * calls)
-            return timed, retained_after_hang_up(client)
+        with around_burst():
+            watch = Stopwatch()
+            await asyncio.gather(*(control(c) for c in handles))
+            timed = watch.stop(4 * calls)
+        return timed, retained_after_hang_up(client)
 
 
 def measure(emulator: EmulatorEndpoints, calls: int, rounds: int) -> dict[str, Any]:

@@ -45,10 +45,10 @@ from typing import Any
 
 from benchmarks._common import (
     CONNECTION_LIMIT,
-    OFF_HOST_CALLBACK,
     REPO_ROOT,
     EmulatorEndpoints,
     emit,
+    emulator_client,
     gather_bounded,
     rss_bytes,
     running_emulator,
@@ -56,7 +56,6 @@ from benchmarks._common import (
     user_id,
 )
 from calls_async import (
-    CallsClient,
     Operation,
     PlayPromptOperation,
     ServiceHostedMediaConfig,
@@ -86,69 +85,62 @@ async def measure_in_process(
     emulator: EmulatorEndpoints, calls: int, mode: str
 ) -> dict[str, Any]:
     media = ServiceHostedMediaConfig()
-    async with emulator.credential() as credential:
-        client = CallsClient(
-            credential,
-            callback_uri=OFF_HOST_CALLBACK,
-            base_url=emulator.base_url,
-            connection_limit=CONNECTION_LIMIT,
-        )
-        async with client:
-            create_app(client, app_id=emulator.app_id, verify_tokens=False)
-            client.calls.recent_ttl = RECENT_TTL
+    async with emulator_client(emulator) as client:
+        create_app(client, app_id=emulator.app_id, verify_tokens=False)
+        client.calls.recent_ttl = RECENT_TTL
 
-            async def create_calls(count: int) -> None:
-                # Each call rings its own user, so no call shares its target's
-                # identity with another (the client keeps equal identities once).
-                await gather_bounded(
-                    client.calls.create(
-                        targets=[target(user_id(index))], media_config=media
-                    )
-                    for index in range(count)
+        async def create_calls(count: int) -> None:
+            # Each call rings its own user, so no call shares its target's
+            # identity with another (the client keeps equal identities once).
+            await gather_bounded(
+                client.calls.create(
+                    targets=[target(user_id(index))], media_config=media
                 )
+                for index in range(count)
+            )
 
-            async def start_prompts() -> list[Operation[PlayPromptOperation]]:
-                calls = client.calls.tracked()
-                return await gather_bounded(c.play_prompt([PROMPT]) for c in calls)
+        async def start_prompts() -> list[Operation[PlayPromptOperation]]:
+            calls = client.calls.tracked()
+            return await gather_bounded(c.play_prompt([PROMPT]) for c in calls)
 
-            async def hang_up_all() -> None:
-                calls = client.calls.tracked()
-                await gather_bounded(c.hang_up() for c in calls)
+        async def hang_up_all() -> None:
+            calls = client.calls.tracked()
+            await gather_bounded(c.hang_up() for c in calls)
 
-            await create_calls(WARM_UP_CALLS)
-            await start_prompts()
-            await hang_up_all()
+        await create_calls(WARM_UP_CALLS)
+        await start_prompts()
+        await hang_up_all()
 
-            if mode == "tracemalloc":
-                tracemalloc.start()
-            idle = await reading(mode)
-            idle_rss = rss_bytes()
+        if mode == "tracemalloc":
+            tracemalloc.start()
+        idle = await reading(mode)
+        idle_rss = rss_bytes()
 
-            await create_calls(calls)
-            with_calls = await reading(mode)
+        await create_calls(calls)
+        with_calls = await reading(mode)
 
-            ops = await start_prompts()
-            pending = len(client.operations)
-            with_ops = await reading(mode)
+        ops = await start_prompts()
+        pending = len(client.operations)
+        with_ops = await reading(mode)
 
-            waiters = [asyncio.create_task(op.wait()) for op in ops]
-            pollers = len(client.operations._pollers)
-            with_waiters = await reading(mode)
+        waiters = [asyncio.create_task(op.wait()) for op in ops]
+        pollers = len(client.operations._pollers)
+        with_waiters = await reading(mode)
 
-            await hang_up_all()
-            outcomes = await asyncio.gather(*waiters, return_exceptions=True)
-            del ops, waiters, outcomes
-            after_hang_up = await reading(mode)
-            recently_ended = len(client.calls._recent)
-            await asyncio.sleep(RECENT_TTL)
-            after_recent_ttl = await reading(mode)
-            retained = {
-                "live_calls": len(client.calls),
-                "pending_operations": len(client.operations),
-                "registry_pollers": len(client.operations._pollers),
-                "recently_ended_calls_at_hang_up": recently_ended,
-                "recently_ended_calls": len(client.calls._recent),
-            }
+        await hang_up_all()
+        outcomes = await asyncio.gather(*waiters, return_exceptions=True)
+        del ops, waiters, outcomes
+        after_hang_up = await reading(mode)
+        recently_ended = len(client.calls._recent)
+        await asyncio.sleep(RECENT_TTL)
+        after_recent_ttl = await reading(mode)
+        retained = {
+            "live_calls": len(client.calls),
+            "pending_operations": len(client.operations),
+            "registry_pollers": len(client.operations._pollers),
+            "recently_ended_calls_at_hang_up": recently_ended,
+            "recently_ended_calls": len(client.calls._recent),
+        }
     if mode == "tracemalloc":
         tracemalloc.stop()
     return {

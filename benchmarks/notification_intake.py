@@ -54,11 +54,11 @@ import aiohttp
 from aiohttp import web
 
 from benchmarks._common import (
-    CONNECTION_LIMIT,
     OFF_HOST_CALLBACK,
     REPO_ROOT,
     EmulatorEndpoints,
     emit,
+    emulator_client,
     gather_bounded,
     percentile,
     running_emulator,
@@ -280,36 +280,29 @@ async def webhook_round(
 ) -> IntakeRound:
     arrivals = [math.nan] * pending
     resumed = [math.nan] * pending
-    async with emulator.credential() as credential:
-        client = CallsClient(
-            credential,
-            callback_uri=OFF_HOST_CALLBACK,
-            base_url=emulator.base_url,
-            connection_limit=CONNECTION_LIMIT,
+    async with emulator_client(emulator) as client:
+        app = create_app(
+            client,
+            path=WEBHOOK_PATH,
+            app_id=emulator.app_id,
+            verify_tokens=signed,
+            openid_configuration_url=emulator.openid_configuration_url,
         )
-        async with client:
-            app = create_app(
+        app.middlewares.append(arrival_middleware(arrivals))
+        runner, url = await serve(app)
+        try:
+            return await _complete_by_notification(
                 client,
-                path=WEBHOOK_PATH,
-                app_id=emulator.app_id,
-                verify_tokens=signed,
-                openid_configuration_url=emulator.openid_configuration_url,
+                emulator,
+                url,
+                arrivals,
+                resumed,
+                concurrency,
+                signed,
+                around_posting,
             )
-            app.middlewares.append(arrival_middleware(arrivals))
-            runner, url = await serve(app)
-            try:
-                return await _complete_by_notification(
-                    client,
-                    emulator,
-                    url,
-                    arrivals,
-                    resumed,
-                    concurrency,
-                    signed,
-                    around_posting,
-                )
-            finally:
-                await runner.cleanup()
+        finally:
+            await runner.cleanup()
 
 
 async def _complete_by_notification(

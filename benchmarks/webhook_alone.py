@@ -27,10 +27,9 @@ from aiohttp import streams, web
 from aiohttp.test_utils import make_mocked_request
 
 from benchmarks._common import (
-    CONNECTION_LIMIT,
-    OFF_HOST_CALLBACK,
     EmulatorEndpoints,
     emit,
+    emulator_client,
     gather_bounded,
     running_emulator,
     target,
@@ -125,27 +124,20 @@ async def one_batch(
 async def measure(
     emulator: EmulatorEndpoints, pending: int, batches: int, signed: bool
 ) -> dict[str, Any]:
-    async with emulator.credential() as credential:
-        client = CallsClient(
-            credential,
-            callback_uri=OFF_HOST_CALLBACK,
-            base_url=emulator.base_url,
-            connection_limit=CONNECTION_LIMIT,
+    async with emulator_client(emulator) as client:
+        handler = CallbackHandler(
+            client,
+            app_id=emulator.app_id,
+            verify_tokens=signed,
+            openid_configuration_url=emulator.openid_configuration_url,
         )
-        async with client:
-            handler = CallbackHandler(
-                client,
-                app_id=emulator.app_id,
-                verify_tokens=signed,
-                openid_configuration_url=emulator.openid_configuration_url,
-            )
-            token = emulator.notification_token if signed else None
-            # The first request fetches the signing keys, which is not timed.
-            empty = json.dumps({"value": []}).encode()
-            await handler.handle(request_with_body(empty, token))
-            costs = [
-                await one_batch(client, handler, pending, token) for _ in range(batches)
-            ]
+        token = emulator.notification_token if signed else None
+        # The first request fetches the signing keys, which is not timed.
+        empty = json.dumps({"value": []}).encode()
+        await handler.handle(request_with_body(empty, token))
+        costs = [
+            await one_batch(client, handler, pending, token) for _ in range(batches)
+        ]
     return {
         "benchmark": "webhook_alone",
         "pending": pending,
