@@ -705,7 +705,7 @@ class RedisBus(NotificationBus):
                 )
             raw = loads(values[b"entries"])
             entries = parse_notifications({"value": raw})
-        except (KeyError, ValueError, ResponseParseError) as err:
+        except (KeyError, ValueError, RecursionError, ResponseParseError) as err:
             _log.error(
                 "Instance %s skipped stream entry %s of %s, which it cannot read: %s",
                 self.instance,

@@ -700,3 +700,24 @@ async def test_stream_entry_format(trio: Cluster) -> None:
     assert fields[b"tenant_id"] == trio.emulator.tenant_id.encode()
     (entry,) = json.loads(fields[b"entries"])
     assert entry["resourceData"]["state"] == "hold"
+
+
+async def test_unreadable_stream_entries_are_skipped(trio: Cluster) -> None:
+    # Entries another version stored, which this one cannot read: the readers log
+    # and skip them, and keep applying the entries after them.
+    a = trio.instances[0]
+    for entries in (b"[" * 5000 + b"]" * 5000, b"[NaN-]", b"not json"):
+        fields = {
+            b"format": b"1",
+            b"instance": b"bot-old",
+            b"tenant_id": trio.emulator.tenant_id.encode(),
+            b"entries": entries,
+        }
+        await trio.inspect.xadd(STREAM, fields)  # type: ignore[arg-type]
+    call_id, op_id = str(uuid.uuid4()), str(uuid.uuid4())
+    call = a.client.calls[call_id]
+    first = PlayPromptOperation(id=op_id, status="running", client_context="ctx-skip")
+    op = a.client.operations.track(call, first, client_context="ctx-skip")
+    assert await trio.post(a.url, _operation_entry(call_id, op_id)) == 202
+    await op.wait(timeout=5)
+    assert op.completed_by == "notification"
