@@ -12,6 +12,10 @@ used instead, so every body reads as it did before:
   and numbers beyond the float range. So text orjson rejects is decoded by ``json``,
   which raises if it is invalid.
 
+One difference remains: orjson decodes up to 1,024 levels of nesting, while ``json``
+raises :class:`RecursionError` near the interpreter's recursion limit (about 990
+levels by default). Text nested between the two decodes here.
+
 Request bodies are still written by ``json.dumps``, which keeps NaN and raises
 :class:`TypeError` for values that are not JSON; orjson would write null and encode
 dates, UUIDs and dataclasses.
@@ -53,7 +57,11 @@ def loads(data: bytes | str) -> Any:
 def canonical(value: Any) -> bytes:
     """Encode ``value`` with every object's keys sorted, so that equal values give
     equal bytes whatever their key order. A value that is not JSON is written as
-    its ``str()``."""
+    its ``str()``.
+
+    Raises:
+        RecursionError: ``value`` nests deeper than about 990 levels.
+    """
     # NOTE: orjson writes NaN and Infinity as null, so an entry with NaN and one with
     # null in the same place get one digest. Neither is JSON the service sends.
     try:

@@ -160,8 +160,8 @@ class NotificationEntry:
 
 def _digest(entry: Mapping[str, Any]) -> bytes:
     # Sorted compact JSON, so that a repeat is recognised whatever its key order,
-    # whitespace or the other entries of its body. Every process computes the same
-    # digest, so instances that share a bus agree.
+    # whitespace or the other entries of its body. Every process of one version
+    # computes the same digest, so instances that share a bus agree.
     return hashlib.blake2b(canonical(entry), digest_size=16).digest()
 
 

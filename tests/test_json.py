@@ -116,3 +116,14 @@ def test_responses_parse_as_json_parses_them() -> None:
     assert parse_json(body) == {"id": "abc", "size": 2**64 + 1}
     error = parse_error_body(b'{"error": {"code": "Busy", "message": NaN}}')
     assert error.code == "Busy"
+
+
+def test_nesting_orjson_allows_and_json_does_not() -> None:
+    # orjson decodes 1,000 levels, where json runs out of recursion, and the digest
+    # of such a value raises RecursionError, which the webhook answers with 400.
+    deep = loads(b"[" * 1000 + b"]" * 1000)
+    assert isinstance(deep, list)
+    with pytest.raises(RecursionError):
+        json.loads(b"[" * 1000 + b"]" * 1000)
+    with pytest.raises(RecursionError):
+        canonical(deep)
