@@ -13,7 +13,7 @@ a batch can only be slowed by other work on the machine.
     python -m benchmarks.webhook_alone --pending 1000 --batches 10 [--signed]
 
 With ``--signed`` every request carries the same token, which the warm-up request
-verifies; the timed requests find it in the validator's cache, as the service's
+verifies. The timed requests find it in the validator's cache, as the service's
 notifications do when it reuses a token.
 """
 

@@ -119,8 +119,8 @@ def test_responses_parse_as_json_parses_them() -> None:
 
 
 def test_nesting_orjson_allows_and_json_does_not() -> None:
-    # orjson decodes 1,000 levels, where json runs out of recursion, and the digest
-    # of such a value raises RecursionError, which the webhook answers with 400.
+    # orjson decodes 1,000 levels, where json runs out of recursion. The digest of
+    # such a value raises RecursionError, and the webhook then returns 400.
     deep = loads(b"[" * 1000 + b"]" * 1000)
     assert isinstance(deep, list)
     with pytest.raises(RecursionError):

@@ -541,9 +541,10 @@ async def test_wait_for_established_accepts_hold(bot: Bot) -> None:
         await call.wait_for_state(CallState.TRANSFERRING, timeout=0.1)
 
 
-async def test_nesting_orjson_reads_but_cannot_write_gets_an_answer(bot: Bot) -> None:
+async def test_nesting_near_decode_limits_gets_reply(bot: Bot) -> None:
     # orjson decodes up to 1,024 levels but writes fewer, so the digest falls back
-    # to the standard library, which may run out of recursion: a 400, never a 500.
+    # to the standard library, which may run out of recursion. That is a 400, never
+    # a 500.
     for depth in (300, 1000):
         data = b"[" * depth + b"]" * depth
         entry = (

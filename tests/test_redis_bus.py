@@ -703,7 +703,7 @@ async def test_stream_entry_format(trio: Cluster) -> None:
 
 
 async def test_unreadable_stream_entries_are_skipped(trio: Cluster) -> None:
-    # Entries another version stored, which this one cannot read: the readers log
+    # Another version may have stored entries this one cannot read. The readers log
     # and skip them, and keep applying the entries after them.
     a = trio.instances[0]
     for entries in (b"[" * 5000 + b"]" * 5000, b"[NaN-]", b"not json"):
