@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import json
@@ -212,6 +213,14 @@ class Stopwatch:
             time.perf_counter() - self._wall,
             time.process_time() - self._cpu,
         )
+
+
+def positive_int(text: str) -> int:
+    """Read a count of 1 or more, as an argparse ``type``."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {value}, expected 1 or more")
+    return value
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:

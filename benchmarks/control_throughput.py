@@ -35,6 +35,7 @@ from benchmarks._common import (
     emulator_client,
     fetch_token,
     gather_bounded,
+    positive_int,
     running_emulator,
     spread,
     target,
@@ -211,13 +212,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--calls",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=[300],
         help="calls driven at once; one measurement per value (default 300)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=5, help="rounds per client (default 5)"
+        "--rounds", type=positive_int, default=5, help="rounds per client (default 5)"
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON line per size"

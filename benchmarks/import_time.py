@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any
 
-from benchmarks._common import REPO_ROOT, emit
+from benchmarks._common import REPO_ROOT, emit, positive_int
 
 COMMANDS = {
     "python": "pass",
@@ -151,7 +151,7 @@ def describe(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--runs", type=int, default=15, help="runs per command (default 15)"
+        "--runs", type=positive_int, default=15, help="runs per command (default 15)"
     )
     parser.add_argument(
         "--top",

@@ -50,6 +50,7 @@ from benchmarks._common import (
     emit,
     emulator_client,
     gather_bounded,
+    positive_int,
     rss_bytes,
     running_emulator,
     target,
@@ -216,7 +217,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--calls",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=[10_000],
         help="calls and pending operations; one measurement each (default 10000)",

@@ -61,6 +61,7 @@ from benchmarks._common import (
     emulator_client,
     gather_bounded,
     percentile,
+    positive_int,
     running_emulator,
     spread,
     target,
@@ -457,16 +458,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--pending",
-        type=int,
+        type=positive_int,
         default=1000,
         help="pending operation handles, and notifications, per round (default 1000)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=5, help="rounds per variant (default 5)"
+        "--rounds", type=positive_int, default=5, help="rounds per variant (default 5)"
     )
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=[64],
         help="connections of the load generator; one measurement each (default 64)",

@@ -46,6 +46,7 @@ from benchmarks._common import (
     emit,
     fetch_token,
     gather_bounded,
+    positive_int,
     running_emulator,
     spread,
 )
@@ -235,10 +236,10 @@ def describe(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--calls", type=int, default=100, help="calls per round (default 100)"
+        "--calls", type=positive_int, default=100, help="calls per round (default 100)"
     )
     parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds per client (default 3)"
+        "--rounds", type=positive_int, default=3, help="rounds per client (default 3)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import notification_intake
-from benchmarks._common import REPO_ROOT, running_emulator
+from benchmarks._common import REPO_ROOT, positive_int, running_emulator
 from benchmarks.control_throughput import calls_async_round, raw_aiohttp_round
 from benchmarks.import_time import RUN_TIMEOUT, import_profile
 
@@ -371,13 +371,19 @@ def print_import(summary: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--calls", type=int, default=1000, help="calls of the control burst"
+        "--calls", type=positive_int, default=1000, help="calls of the control burst"
     )
     parser.add_argument(
-        "--pending", type=int, default=1000, help="pending operations for intake"
+        "--pending",
+        type=positive_int,
+        default=1000,
+        help="pending operations for intake",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=64, help="connections of the generator"
+        "--concurrency",
+        type=positive_int,
+        default=64,
+        help="connections of the generator",
     )
     parser.add_argument("--top", type=int, default=20, help="functions listed")
     parser.add_argument(

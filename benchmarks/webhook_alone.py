@@ -35,6 +35,7 @@ from benchmarks._common import (
     emit,
     emulator_client,
     gather_bounded,
+    positive_int,
     running_emulator,
     target,
 )
@@ -150,14 +151,6 @@ async def measure(
         "best_us": min(costs),
         "median_us": statistics.median(costs),
     }
-
-
-def positive_int(text: str) -> int:
-    """Read a count of 1 or more for argparse."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a count; give 1 or more")
-    return value
 
 
 def main() -> None:
