@@ -48,8 +48,8 @@ from benchmarks.notification_intake import (
 from calls_async import CallsClient, Operation, ServiceHostedMediaConfig
 from calls_async.webhook import CallbackHandler
 
-# Requests handled between two turns of the event loop, as aiohttp's server handles
-# several requests of one read before the waiters they complete resume.
+# Requests handled between two turns of the event loop. aiohttp's server also runs
+# several handlers in one turn when requests arrive together, and 16 is a guess.
 REQUESTS_PER_TURN = 16
 
 

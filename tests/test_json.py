@@ -1,4 +1,4 @@
-"""The wire JSON helpers: orjson where it can, the standard library where it cannot."""
+"""Tests of the JSON helpers, which use orjson and fall back to the standard library."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_digest_is_the_same_in_another_process() -> None:
         "entry = json.loads(sys.argv[1])\n"
         "print(parse_notifications({'value': [entry]})[0].digest.hex())\n"
     )
-    here = parse_notifications({"value": [entry]})[0].digest.hex()
+    local_digest = parse_notifications({"value": [entry]})[0].digest.hex()
     digests = set()
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
@@ -108,7 +108,7 @@ def test_digest_is_the_same_in_another_process() -> None:
             check=True,
         )
         digests.add(done.stdout.strip())
-    assert digests == {here}
+    assert digests == {local_digest}
 
 
 def test_responses_parse_as_json_parses_them() -> None:
