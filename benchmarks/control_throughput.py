@@ -123,7 +123,7 @@ def retained_after_hang_up(client: CallsClient) -> dict[str, int]:
         "pending_operations": len(registry),
         "registry_by_id": len(registry._by_id),
         "registry_by_call": len(registry._by_call),
-        "registry_pollers": len(registry._pollers),
+        "registry_pollers": registry.pollers,
         # Ended calls stay here for calls.recent_ttl seconds (60 by default), so
         # that late notifications find them.
         "recently_ended_calls": len(client.calls._recent),

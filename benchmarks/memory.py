@@ -125,7 +125,7 @@ async def measure_in_process(
         with_ops = await reading(mode)
 
         waiters = [asyncio.create_task(op.wait()) for op in ops]
-        pollers = len(client.operations._pollers)
+        pollers = client.operations.pollers
         with_waiters = await reading(mode)
 
         await hang_up_all()
@@ -138,7 +138,7 @@ async def measure_in_process(
         retained = {
             "live_calls": len(client.calls),
             "pending_operations": len(client.operations),
-            "registry_pollers": len(client.operations._pollers),
+            "registry_pollers": client.operations.pollers,
             "recently_ended_calls_at_hang_up": recently_ended,
             "recently_ended_calls": len(client.calls._recent),
         }

@@ -30,6 +30,7 @@ from calls_async._config import (
     fold_id,
     random_uuid,
 )
+from calls_async._deadlines import DeadlineQueue
 from calls_async._errors import (
     CallsError,
     NotFoundError,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["Operation", "OperationRegistry", "PollingPolicy", "new_client_context"]
 
 OperationT = TypeVar("OperationT", bound=CommsOperation)
+ResultT = TypeVar("ResultT")
 
 _log = logging.getLogger("calls_async.operations")
 
@@ -118,7 +120,9 @@ class Operation(Generic[OperationT]):
         "_done",
         "_error",
         "_id",
+        "_key",
         "_latest",
+        "_poller",
         "_registry",
         "_waiters",
         "completed_by",
@@ -135,6 +139,8 @@ class Operation(Generic[OperationT]):
         self._call = call
         self._latest: OperationT = first
         self._id = first.id
+        # The registry's key of the operation id, which compares without case.
+        self._key = fold_id(first.id) if first.id else None
         self._client_context = first.client_context or client_context
         self._registry = registry
         # One future per wait in progress, so a waiter that times out or is
@@ -142,6 +148,9 @@ class Operation(Generic[OperationT]):
         self._waiters: list[asyncio.Future[bool]] | None = None
         self._error: CallsError | None = None
         self._done = False
+        # None until polling is scheduled; the policy during its grace period, then
+        # the polling task.
+        self._poller: PollingPolicy | asyncio.Task[None] | None = None
         self.completed_by: str | None = None
         """How the final status arrived: "response", "notification" or "polling"."""
 
@@ -186,7 +195,9 @@ class Operation(Generic[OperationT]):
         return self._done
 
     def __await__(self) -> Generator[Any, None, OperationT]:
-        return self.wait().__await__()
+        # A generator rather than a coroutine's wrapper, so the awaiting task
+        # resumes through one frame.
+        return self._outcome(self._registry.timeout)
 
     async def wait(
         self, timeout: float | UseClientDefault | None = USE_CLIENT_DEFAULT
@@ -203,39 +214,38 @@ class Operation(Generic[OperationT]):
             OperationTimeout: no final status within ``timeout``; the handle stays
                 pending and can be awaited again.
         """
+        limit = self._registry.timeout if timeout is USE_CLIENT_DEFAULT else timeout
+        return await _Steps(self._outcome(limit))
+
+    def _outcome(self, limit: float | None) -> Generator[Any, None, OperationT]:
         if not self._done:
-            limit = self._registry.timeout if timeout is USE_CLIENT_DEFAULT else timeout
-            await self._wait_pending(limit)
+            waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = [waiter]
+            else:
+                self._waiters.append(waiter)
+            registry = self._registry
+            registry.start_polling(self)
+            if limit is not None:
+                registry._wait_deadlines.add(limit, waiter)
+            try:
+                finished = yield from waiter
+            finally:
+                if not self._done and self._waiters is not None:
+                    self._waiters.remove(waiter)
+            if not finished:
+                assert limit is not None
+                raise OperationTimeout(
+                    f"operation {self._id} on call {self._call.id} did not finish "
+                    f"within {limit:g} s; await it again to keep waiting, or raise "
+                    "operation_timeout",
+                    call_id=self._call.id,
+                    operation_id=self._id,
+                    client_context=self._client_context,
+                )
         if self._error is not None:
             raise self._error
         return self._latest
-
-    async def _wait_pending(self, limit: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
-        if self._waiters is None:
-            self._waiters = [waiter]
-        else:
-            self._waiters.append(waiter)
-        self._registry.start_polling(self)
-        timer = None if limit is None else loop.call_later(limit, _time_out, waiter)
-        try:
-            finished = await waiter
-        finally:
-            if timer is not None:
-                timer.cancel()
-            if not self._done and self._waiters is not None:
-                self._waiters.remove(waiter)
-        if not finished:
-            assert limit is not None
-            raise OperationTimeout(
-                f"operation {self._id} on call {self._call.id} did not finish within "
-                f"{limit:g} s; await it again to keep waiting, or raise "
-                "operation_timeout",
-                call_id=self._call.id,
-                operation_id=self._id,
-                client_context=self._client_context,
-            )
 
     def _finish(self, latest: OperationT | None, error: CallsError | None) -> None:
         if self._done:
@@ -279,9 +289,29 @@ class Operation(Generic[OperationT]):
         )
 
 
+class _Steps(Generic[ResultT]):
+    """An awaitable over the generator of :meth:`Operation.__await__`."""
+
+    __slots__ = ("_steps",)
+
+    def __init__(self, steps: Generator[Any, None, ResultT]) -> None:
+        self._steps = steps
+
+    def __await__(self) -> Generator[Any, None, ResultT]:
+        return self._steps
+
+
 def _time_out(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
         waiter.set_result(False)
+
+
+def _is_pending(waiter: asyncio.Future[bool]) -> bool:
+    return not waiter.done()
+
+
+def _in_grace(op: Operation[Any]) -> bool:
+    return isinstance(op._poller, PollingPolicy)
 
 
 def _common_fields(update: CommsOperation) -> dict[str, Any]:
@@ -320,10 +350,16 @@ class OperationRegistry:
         # across calls.
         self._by_call: dict[str, Operation[Any] | list[Operation[Any]]] = {}
         self._pending = 0
-        # A timer while the grace period runs, then the polling task.
-        self._pollers: dict[
-            Operation[Any], asyncio.Task[None] | asyncio.TimerHandle
-        ] = {}
+        # Handles whose polling is scheduled or running (see Operation._poller).
+        self.pollers = 0
+        self._polling_tasks: set[asyncio.Task[None]] = set()
+        self._grace_deadlines: DeadlineQueue[Operation[Any]] = DeadlineQueue(
+            self._begin_polling, _in_grace
+        )
+        # The timeouts of waits in progress; Operation._outcome adds to it.
+        self._wait_deadlines: DeadlineQueue[asyncio.Future[bool]] = DeadlineQueue(
+            _time_out, _is_pending
+        )
         # Reports of operations not yet tracked: their POST has not returned yet.
         self._held: dict[str, list[tuple[float, CommsOperation]]] = {}
         self.completed_by: dict[str, int] = {
@@ -355,8 +391,8 @@ class OperationRegistry:
             op._finish(None, call.termination_error(op.id, op.client_context))
             return op
         call_key = call.key
-        if op.id:
-            self._by_id[fold_id(op.id)] = op
+        if op._key is not None:
+            self._by_id[op._key] = op
         others = self._by_call.get(call_key)
         if others is None:
             self._by_call[call_key] = op
@@ -459,10 +495,9 @@ class OperationRegistry:
 
     def _forget(self, op: Operation[Any]) -> None:
         call_key = op.call.key
-        if op.id:
-            op_key = fold_id(op.id)
-            if self._by_id.get(op_key) is op:
-                del self._by_id[op_key]
+        op_key = op._key
+        if op_key is not None and self._by_id.get(op_key) is op:
+            del self._by_id[op_key]
         ops = self._by_call.get(call_key)
         if ops is op:
             del self._by_call[call_key]
@@ -472,9 +507,15 @@ class OperationRegistry:
             self._pending -= 1
             if len(ops) == 1:
                 self._by_call[call_key] = ops[0]
-        poller = self._pollers.pop(op, None)
-        if poller is not None and poller is not asyncio.current_task():
-            poller.cancel()
+        poller = op._poller
+        if poller is not None:
+            # A handle in its grace period leaves a settled entry in the queue.
+            op._poller = None
+            self.pollers -= 1
+            if isinstance(poller, asyncio.Task) and (
+                poller is not asyncio.current_task()
+            ):
+                poller.cancel()
 
     def _count(self, op: Operation[Any]) -> None:
         if op._error is not None:
@@ -496,26 +537,31 @@ class OperationRegistry:
 
     def start_polling(self, op: Operation[Any]) -> None:
         """Start fetching ``op`` with GET if the policy allows and none runs yet."""
-        if op.done() or not op.id or op in self._pollers:
+        if op._done or not op._id or op._poller is not None:
             return
         policy = self.effective_polling()
         if not policy.enabled:
             return
-        loop = asyncio.get_running_loop()
+        self.pollers += 1
         if policy.grace > 0:
-            # A timer costs far less than a sleeping task per awaited handle.
-            self._pollers[op] = loop.call_later(
-                policy.grace, self._begin_polling, op, policy
-            )
+            op._poller = policy
+            self._grace_deadlines.add(policy.grace, op)
         else:
-            self._pollers[op] = loop.create_task(self._poll(op, policy))
+            op._poller = self._start_poll_task(op, policy)
 
-    def _begin_polling(self, op: Operation[Any], policy: PollingPolicy) -> None:
-        if op.done() or op not in self._pollers:
+    def _begin_polling(self, op: Operation[Any]) -> None:
+        policy = op._poller
+        if op._done or not isinstance(policy, PollingPolicy):
             return
-        self._pollers[op] = asyncio.get_running_loop().create_task(
-            self._poll(op, policy)
-        )
+        op._poller = self._start_poll_task(op, policy)
+
+    def _start_poll_task(
+        self, op: Operation[Any], policy: PollingPolicy
+    ) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self._poll(op, policy))
+        self._polling_tasks.add(task)
+        task.add_done_callback(self._polling_tasks.discard)
+        return task
 
     async def _poll(self, op: Operation[Any], policy: PollingPolicy) -> None:
         delay = policy.initial_delay
@@ -550,10 +596,10 @@ class OperationRegistry:
 
     async def aclose(self) -> None:
         """Stop every poller and wait until they have ended."""
-        pollers = list(self._pollers.values())
-        self._pollers.clear()
-        for poller in pollers:
-            poller.cancel()
-        tasks = [p for p in pollers if isinstance(p, asyncio.Task)]
+        self._grace_deadlines.clear()
+        self._wait_deadlines.clear()
+        tasks = list(self._polling_tasks)
+        for task in tasks:
+            task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -37,7 +37,6 @@ from calls_async._errors import (
 from calls_async._inbound_auth import (
     DEFAULT_ISSUERS,
     DEFAULT_OPENID_CONFIGURATION_URL,
-    NotificationClaims,
     NotificationTokenValidator,
     RejectionLog,
 )
@@ -131,14 +130,18 @@ class CallbackHandler:
             return self._reject(request, 503, "the client is closed")
         if self._validator is not None:
             try:
-                claims = await self._check_token(request)
+                claims = await self._validator.validate(
+                    request.headers.get("Authorization")
+                )
             except InvalidNotificationToken as err:
                 return self._reject(request, 403, f"invalid token: {err.reason}")
             except ClientClosedError:
                 return self._reject(request, 503, "the client is closed")
             tenant_id = claims.tenant_id
         try:
-            body = await self._read_body(request)
+            body = self._body_received(request)
+            if body is None:
+                body = await self._read_body(request)
         except _BodyTooLarge:
             return self._reject(
                 request, 413, f"body over the limit of {self._max_body_size} bytes"
@@ -175,22 +178,26 @@ class CallbackHandler:
             )
         return web.Response(status=202)
 
-    async def _check_token(self, request: web.Request) -> NotificationClaims:
-        assert self._validator is not None
-        return await self._validator.validate(request.headers.get("Authorization"))
+    def _body_received(self, request: web.Request) -> bytes | None:
+        """Return the whole body if the parser has it already, else None.
+
+        A small body arrives with the headers, so it is taken without an await.
+        Its length is checked after decoding, which also covers a content coding.
+        """
+        content = request.content
+        if not content.is_eof():
+            return None
+        body = content.read_nowait()
+        if len(body) > self._max_body_size:
+            raise _BodyTooLarge
+        return body
 
     async def _read_body(self, request: web.Request) -> bytes:
+        """Read a body that is still arriving."""
         length = request.content_length
         if length is not None and length > self._max_body_size:
             raise _BodyTooLarge
         content = request.content
-        if content.is_eof():
-            # The whole body came with the headers, as a small one does, and the
-            # parser has decoded it already, so it is taken without waiting.
-            body = content.read_nowait()
-            if len(body) > self._max_body_size:
-                raise _BodyTooLarge
-            return body
         if length is not None and "Content-Encoding" not in request.headers:
             # Without a content coding the parser delivers exactly Content-Length
             # bytes, so one read does. A compressed body decodes to another length.

@@ -24,6 +24,7 @@ from calls_async import (
     InvitationParticipantInfo,
     MediaPrompt,
     NotFoundError,
+    Operation,
     OperationFailed,
     OperationStatus,
     OperationTimeout,
@@ -417,6 +418,92 @@ async def test_operation_timeout_keeps_handle_pending(
         await call.hang_up()
         with pytest.raises(CallTerminated):
             await op
+
+
+async def test_shorter_wait_times_out_first(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy.off(),
+    ) as client:
+        call = await _established(client)
+        op = await call.play_prompt([PROMPT] * 10)
+        # The later wait starts second with the earlier deadline.
+        long_wait = asyncio.create_task(op.wait(timeout=30))
+        await asyncio.sleep(0)
+        with pytest.raises(OperationTimeout):
+            await op.wait(timeout=0.05)
+        assert not long_wait.done()
+        update = PlayPromptOperation(
+            id=op.id, status=OperationStatus.COMPLETED, client_context="c"
+        )
+        assert client.operations.resolve(call.id, update, source="notification")
+        final = await asyncio.wait_for(long_wait, 1)
+        assert final.status == OperationStatus.COMPLETED
+        await call.hang_up()
+
+
+def _operation_gets(emulator: Emulator, op: Operation[Any]) -> list[str]:
+    assert op.id is not None
+    return [
+        r.path
+        for r in emulator.requests
+        if r.method == "GET" and r.path.lower().endswith(op.id.lower())
+    ]
+
+
+async def test_polling_starts_after_grace(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy(grace=0.3, initial_delay=0.02, max_delay=0.05),
+    ) as client:
+        call = await _established(client)
+        op = await call.play_prompt([PROMPT])
+        waiting = asyncio.create_task(op.wait(timeout=5))
+        await asyncio.sleep(0.15)
+        # The emulator has finished the prompt, but nothing asked it yet.
+        assert client.operations.pollers == 1
+        assert _operation_gets(emulator, op) == []
+        assert not op.done()
+        final = await waiting
+        assert final.status == OperationStatus.COMPLETED
+        assert op.completed_by == "polling"
+        assert _operation_gets(emulator, op) != []
+        assert client.operations.pollers == 0
+        await call.hang_up()
+
+
+async def test_handle_done_in_grace_is_not_polled(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy(grace=0.1, initial_delay=0.02),
+    ) as client:
+        call = await _established(client)
+        op = await call.play_prompt([PROMPT] * 10)
+        waiting = asyncio.create_task(op.wait(timeout=5))
+        await asyncio.sleep(0)
+        assert client.operations.pollers == 1
+        update = PlayPromptOperation(
+            id=op.id, status=OperationStatus.COMPLETED, client_context="c"
+        )
+        assert client.operations.resolve(call.id, update, source="notification")
+        await waiting
+        assert client.operations.pollers == 0
+        # Past the grace period: the handle's deadline came and was skipped.
+        await asyncio.sleep(0.25)
+        assert _operation_gets(emulator, op) == []
+        await call.hang_up()
 
 
 async def test_several_pending_operations_on_one_call(

@@ -26,6 +26,7 @@ from calls_async import (
     StateChanged,
     ToneReceived,
 )
+from calls_async._notifications import NotificationDispatcher
 from tests.conftest import Bot
 
 PROMPT = "https://media.example.com/menu.wav"
@@ -408,6 +409,54 @@ async def test_repeat_in_another_form_applied_once(bot: Bot) -> None:
     await asyncio.sleep(0.05)
     assert sorted(calls) == sorted([first, second])
     assert bot.client.notifications.entries_duplicated == 3
+
+
+async def test_repeat_after_dedup_ttl_is_applied(bot: Bot) -> None:
+    dispatcher = NotificationDispatcher(bot.client, dedup_ttl=0.1)
+    bot.client._dispatcher = dispatcher
+    # A call the emulator does not know, so only this test's entries arrive.
+    call = bot.client.calls[str(uuid.uuid4())]
+    body = _envelope(_call_entry(call.id, state="established"))
+    assert await bot.post(body) == 202
+    assert await bot.post(body) == 202
+    assert dispatcher.entries_applied == 1
+    assert dispatcher.entries_duplicated == 1
+    await asyncio.sleep(0.15)
+    assert await bot.post(body) == 202
+    assert dispatcher.entries_applied == 2
+    assert dispatcher.entries_duplicated == 1
+
+
+async def test_held_call_entry_expires(bot: Bot) -> None:
+    bot.client.notifications.backlog_ttl = 0.05
+    call_id = str(uuid.uuid4())
+    assert await bot.post(_envelope(_call_entry(call_id, state="established"))) == 202
+    assert bot.client.notifications.entries_held == 1
+    await asyncio.sleep(0.1)
+    call = bot.client.calls[call_id]
+    assert call.state is None
+
+
+async def test_held_operation_report_expires(bot: Bot) -> None:
+    bot.client.notifications.backlog_ttl = 0.05
+    call = await _established(bot)
+    op_id = str(uuid.uuid4())
+    entry = {
+        "changeType": "deleted",
+        "resourceUrl": f"/communications/calls/{call.id}/operations/{op_id}",
+        "resourceData": {
+            "@odata.type": "#microsoft.graph.playPromptOperation",
+            "id": op_id,
+            "status": "completed",
+            "clientContext": "ctx-late",
+        },
+    }
+    assert await bot.post(_envelope(entry)) == 202
+    await asyncio.sleep(0.1)
+    first = PlayPromptOperation(id=op_id, status="running", client_context="ctx-late")
+    op = bot.client.operations.track(call, first, client_context="ctx-late")
+    assert not op.done()
+    await call.hang_up()
 
 
 async def test_compressed_body_is_read_whole(bot: Bot) -> None:

@@ -234,6 +234,26 @@ def _structure_float(value: Any, _type: Any) -> float:
 _shared: dict[Any, Any] = {}
 
 
+def _structure_optional_str(value: Any, _type: Any) -> str | None:
+    if value is None or value.__class__ is str:
+        return value
+    return _structure_str(value, str)
+
+
+def _structure_optional_int(value: Any, _type: Any) -> int | None:
+    if value is None or value.__class__ is int:
+        return value
+    return _structure_int(value, int)
+
+
+# The hooks of ``str | None`` and ``int | None`` in one call instead of two, since
+# most fields of most models have these types.
+_OPTIONAL_PRIMITIVE_HOOKS: dict[Any, StructureHook] = {
+    str: _structure_optional_str,
+    int: _structure_optional_int,
+}
+
+
 def _share(value: Any) -> Any:
     """Return the shared value equal to ``value``, storing ``value`` when none is."""
     existing = _shared.get(value)
@@ -393,6 +413,9 @@ def _structure_union_factory(type_: Any) -> StructureHook:
         return _enum_or_str_hook(enum_type, nullable)
     if len(members) == 1 and nullable:
         inner_type = members[0]
+        optional_hook = _OPTIONAL_PRIMITIVE_HOOKS.get(inner_type)
+        if optional_hook is not None:
+            return optional_hook
         inner_hook = _get_converter().get_structure_hook(inner_type)
 
         def structure_optional(value: Any, _type: Any) -> Any:
