@@ -6,10 +6,13 @@ loop's heap, which takes about 2 us per deadline (timeit, 100,000 timers, Python
 timeout of its wait and the start of polling), and nearly all are never reached,
 because the operation completes first. A :class:`DeadlineQueue` keeps
 ``(when, sequence, item)`` tuples in a heap of its own and one loop timer for the
-earliest. Nothing is removed when an item settles. A settled item is skipped when
-its deadline comes, and the heap drops settled items once it has grown to twice
-its size after the last such sweep. So the heap contains at most about twice the
-unsettled items, or 64 entries if that is more.
+earliest. Nothing is removed when an item settles, since finding it in the heap
+would cost more than the timer saved. The owner reports it with
+:meth:`DeadlineQueue.note_settled` instead. A settled item is skipped when its
+deadline comes, and the heap drops its settled items once more than half of it, or
+all of it, has settled. So settled items, which may keep ended calls in memory,
+take at most half the heap. An item that settles unreported is dropped when the
+heap has doubled since the last sweep, or when its deadline comes.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class DeadlineQueue(Generic[ItemT]):
         "_heap",
         "_loop",
         "_sequence",
+        "_settled",
         "_sweep_size",
         "_timer",
         "_timer_when",
@@ -55,6 +59,8 @@ class DeadlineQueue(Generic[ItemT]):
         self._unsettled = unsettled
         self._heap: list[tuple[float, int, ItemT]] = []
         self._sequence = itertools.count()
+        # Entries reported settled and still in the heap, as far as it is known.
+        self._settled = 0
         self._sweep_size = _MIN_SWEEP_SIZE
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -74,9 +80,21 @@ class DeadlineQueue(Generic[ItemT]):
         if when < self._timer_when or loop is not self._loop:
             self._arm(loop, when)
 
+    def note_settled(self) -> None:
+        """Count one item as settled before its deadline, so that it is dropped
+        soon. Call it once per such item. The queue still checks an item before
+        expiring it."""
+        self._settled += 1
+        size = len(self._heap)
+        if self._settled >= size or (
+            size >= _MIN_SWEEP_SIZE and 2 * self._settled > size
+        ):
+            self._drop_settled()
+
     def clear(self) -> None:
         """Drop every entry and stop the timer."""
         self._heap.clear()
+        self._settled = 0
         self._sweep_size = _MIN_SWEEP_SIZE
         self._disarm()
 
@@ -85,7 +103,10 @@ class DeadlineQueue(Generic[ItemT]):
         # In place, because _serve_due may be iterating over this list.
         self._heap[:] = [entry for entry in self._heap if unsettled(entry[2])]
         heapq.heapify(self._heap)
+        self._settled = 0
         self._sweep_size = max(_MIN_SWEEP_SIZE, 2 * len(self._heap))
+        if not self._heap:
+            self._disarm()
 
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         self._disarm()
@@ -110,6 +131,7 @@ class DeadlineQueue(Generic[ItemT]):
         while heap and heap[0][0] <= now:
             item = heapq.heappop(heap)[2]
             if not unsettled(item):
+                self._uncount_settled()
                 continue
             try:
                 self._expire(item)
@@ -120,5 +142,12 @@ class DeadlineQueue(Generic[ItemT]):
         # A settled entry at the head would wake the loop for nothing.
         while heap and not unsettled(heap[0][2]):
             heapq.heappop(heap)
+            self._uncount_settled()
         if heap:
             self._arm(loop, heap[0][0])
+
+    def _uncount_settled(self) -> None:
+        # An item may settle and be served before its owner reports it, so the
+        # count can run ahead of the heap. It only decides when to sweep.
+        if self._settled > 0:
+            self._settled -= 1

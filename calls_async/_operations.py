@@ -228,11 +228,15 @@ class Operation(Generic[OperationT]):
             registry.start_polling(self)
             if limit is not None:
                 registry._wait_deadlines.add(limit, waiter)
+            finished = True
             try:
                 finished = yield from waiter
             finally:
                 if not self._done and self._waiters is not None:
                     self._waiters.remove(waiter)
+                # A timed-out waiter has left the queue already.
+                if limit is not None and finished:
+                    registry._wait_deadlines.note_settled()
             if not finished:
                 assert limit is not None
                 raise OperationTimeout(
@@ -350,8 +354,8 @@ class OperationRegistry:
         # across calls.
         self._by_call: dict[str, Operation[Any] | list[Operation[Any]]] = {}
         self._pending = 0
-        # Handles whose polling is scheduled or running (see Operation._poller).
         self.pollers = 0
+        """Handles whose polling is scheduled or running."""
         self._polling_tasks: set[asyncio.Task[None]] = set()
         self._grace_deadlines: DeadlineQueue[Operation[Any]] = DeadlineQueue(
             self._begin_polling, _in_grace
@@ -509,12 +513,11 @@ class OperationRegistry:
                 self._by_call[call_key] = ops[0]
         poller = op._poller
         if poller is not None:
-            # A handle in its grace period leaves a settled entry in the queue.
             op._poller = None
             self.pollers -= 1
-            if isinstance(poller, asyncio.Task) and (
-                poller is not asyncio.current_task()
-            ):
+            if isinstance(poller, PollingPolicy):
+                self._grace_deadlines.note_settled()
+            elif poller is not asyncio.current_task():
                 poller.cancel()
 
     def _count(self, op: Operation[Any]) -> None:

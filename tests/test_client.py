@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
+import weakref
 from typing import Any
 
 import aiohttp
@@ -431,7 +433,7 @@ async def test_shorter_wait_times_out_first(
     ) as client:
         call = await _established(client)
         op = await call.play_prompt([PROMPT] * 10)
-        # The later wait starts second with the earlier deadline.
+        # The second wait has the earlier deadline, so the queue's timer must move.
         long_wait = asyncio.create_task(op.wait(timeout=30))
         await asyncio.sleep(0)
         with pytest.raises(OperationTimeout):
@@ -504,6 +506,35 @@ async def test_handle_done_in_grace_is_not_polled(
         await asyncio.sleep(0.25)
         assert _operation_gets(emulator, op) == []
         await call.hang_up()
+
+
+async def test_ended_handles_are_released(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy(grace=30.0),
+    ) as client:
+        call = await _established(client)
+        ops = [await call.play_prompt([PROMPT] * 10) for _ in range(3)]
+        waits = [asyncio.create_task(op.wait(timeout=60)) for op in ops]
+        await asyncio.sleep(0)
+        assert client.operations.pollers == 3
+        released = [weakref.ref(op) for op in ops]
+        await call.hang_up()
+        # Gathered, so that no exception passes through this frame and keeps it.
+        outcomes = await asyncio.gather(*waits, return_exceptions=True)
+        assert [type(outcome) for outcome in outcomes] == [CallTerminated] * 3
+        del ops, waits, outcomes
+        # The step that resumed from gather keeps its result until the step ends.
+        await asyncio.sleep(0)
+        gc.collect()
+        # Their grace periods (30 s) and timeouts (60 s) have not run out, so only
+        # the queues' sweeps can have let them go.
+        assert [ref() for ref in released] == [None, None, None]
+        assert client.operations.pollers == 0
 
 
 async def test_several_pending_operations_on_one_call(

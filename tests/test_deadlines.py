@@ -83,6 +83,36 @@ async def test_heap_drops_settled_entries() -> None:
     assert len(queue) == 0
 
 
+async def test_noted_settled_items_leave_heap() -> None:
+    items = Items()
+    queue = items.queue()
+    names = [f"item-{index}" for index in range(100)]
+    for name in names:
+        queue.add(60.0, name)
+    for name in names[:51]:
+        items.settled.add(name)
+        queue.note_settled()
+    # More than half settled: the heap keeps only the others.
+    assert len(queue) == 49
+    for name in names[51:]:
+        items.settled.add(name)
+        queue.note_settled()
+    assert len(queue) == 0
+
+
+async def test_last_settled_item_empties_small_heap() -> None:
+    items = Items()
+    queue = items.queue()
+    queue.add(60.0, "first")
+    queue.add(60.0, "second")
+    items.settled.add("first")
+    queue.note_settled()
+    assert len(queue) == 2
+    items.settled.add("second")
+    queue.note_settled()
+    assert len(queue) == 0
+
+
 async def test_sweeps_keep_unsettled_entries() -> None:
     items = Items()
     queue = items.queue()
