@@ -5,14 +5,14 @@ loop's heap, which takes about 2 us per deadline (timeit, 100,000 timers, Python
 3.11 on a 2-core AMD EPYC VM). Every pending operation has two deadlines (the
 timeout of its wait and the start of polling), and nearly all are never reached,
 because the operation completes first. A :class:`DeadlineQueue` keeps
-``(when, sequence, item)`` tuples in a heap of its own and one loop timer for the
-earliest. Nothing is removed when an item settles, since finding it in the heap
-would cost more than the timer saved. The owner reports it with
-:meth:`DeadlineQueue.note_settled` instead. A settled item is skipped when its
-deadline comes, and the heap drops its settled items once more than half of it, or
-all of it, has settled. So settled items, which may keep ended calls in memory,
-take at most half the heap. An item that settles unreported is dropped when the
-heap has doubled since the last sweep, or when its deadline comes.
+``[when, sequence, item]`` entries in a heap of its own and one loop timer for the
+earliest.
+
+Cancelling an entry does not search the heap. It replaces the entry's item with a
+marker, so the item (an operation handle and, through it, its call) is released at
+once, and the entry is skipped when its time comes. The heap drops its cancelled
+entries once they are more than half of it, so they never outnumber the live ones,
+and each sweep is paid for by the cancellations before it.
 """
 
 from __future__ import annotations
@@ -22,18 +22,26 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["DeadlineQueue"]
+__all__ = ["Deadline", "DeadlineQueue"]
 
 ItemT = TypeVar("ItemT")
 
-_MIN_SWEEP_SIZE = 64
+# The marker that replaces the item of a cancelled or served entry.
+_GONE: Any = object()
+
+Deadline = list[Any]
+"""An entry of a :class:`DeadlineQueue`: ``[when, sequence, item]``.
+
+A list rather than an object, so the heap compares entries in C. The sequence
+number is unique, so two entries never compare their items.
+"""
 
 
 class DeadlineQueue(Generic[ItemT]):
     """Calls ``expire(item)`` once the delay given with ``item`` has passed, unless
-    ``unsettled(item)`` is False by then.
+    the entry was cancelled first.
 
     Items are served in deadline order, those with one deadline in the order they
     were added. ``expire`` should not raise. An exception it raises goes to the
@@ -41,71 +49,83 @@ class DeadlineQueue(Generic[ItemT]):
     """
 
     __slots__ = (
+        "_cancelled",
         "_expire",
         "_heap",
         "_loop",
         "_sequence",
-        "_settled",
-        "_sweep_size",
         "_timer",
         "_timer_when",
-        "_unsettled",
     )
 
-    def __init__(
-        self, expire: Callable[[ItemT], None], unsettled: Callable[[ItemT], bool]
-    ) -> None:
+    def __init__(self, expire: Callable[[ItemT], None]) -> None:
         self._expire = expire
-        self._unsettled = unsettled
-        self._heap: list[tuple[float, int, ItemT]] = []
+        self._heap: list[Deadline] = []
         self._sequence = itertools.count()
-        # Entries reported settled and still in the heap, as far as it is known.
-        self._settled = 0
-        self._sweep_size = _MIN_SWEEP_SIZE
+        # Entries in the heap whose item is gone.
+        self._cancelled = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when = math.inf
 
     def __len__(self) -> int:
-        """Entries in the heap, settled ones not yet dropped included."""
+        """Entries in the heap, cancelled ones not yet dropped included."""
         return len(self._heap)
 
-    def add(self, delay: float, item: ItemT) -> None:
-        """Expire ``item`` after ``delay`` seconds on the running loop."""
+    def add(self, delay: float, item: ItemT) -> Deadline:
+        """Expire ``item`` after ``delay`` seconds on the running loop.
+
+        A delay of 0 or less expires the item on the loop's next timer turn, and
+        an infinite one never does. Returns the entry to pass to :meth:`cancel`.
+
+        Raises:
+            ValueError: ``delay`` is NaN, which no time compares with.
+            RuntimeError: no event loop is running.
+        """
+        if delay != delay:
+            raise ValueError(
+                "a deadline's delay is NaN; give a number of seconds, or math.inf "
+                "for none"
+            )
         loop = asyncio.get_running_loop()
         when = loop.time() + delay
-        if len(self._heap) >= self._sweep_size:
-            self._drop_settled()
-        heapq.heappush(self._heap, (when, next(self._sequence), item))
+        entry = [when, next(self._sequence), item]
+        heapq.heappush(self._heap, entry)
         if when < self._timer_when or loop is not self._loop:
             self._arm(loop, when)
+        return entry
 
-    def note_settled(self) -> None:
-        """Count one item as settled before its deadline, so that it is dropped
-        soon. Call it once per such item. The queue still checks an item before
-        expiring it."""
-        self._settled += 1
-        size = len(self._heap)
-        if self._settled >= size or (
-            size >= _MIN_SWEEP_SIZE and 2 * self._settled > size
-        ):
-            self._drop_settled()
+    def cancel(self, entry: Deadline) -> None:
+        """Release ``entry``'s item so it never expires.
+
+        Cancelling an entry that was served or cancelled already does nothing.
+        """
+        if entry[2] is _GONE:
+            return
+        entry[2] = _GONE
+        self._cancelled += 1
+        if 2 * self._cancelled > len(self._heap):
+            self._drop_cancelled()
 
     def clear(self) -> None:
         """Drop every entry and stop the timer."""
+        for entry in self._heap:
+            entry[2] = _GONE
         self._heap.clear()
-        self._settled = 0
-        self._sweep_size = _MIN_SWEEP_SIZE
+        self._cancelled = 0
         self._disarm()
 
-    def _drop_settled(self) -> None:
-        unsettled = self._unsettled
+    def _drop_cancelled(self) -> None:
         # In place, because _serve_due may be iterating over this list.
-        self._heap[:] = [entry for entry in self._heap if unsettled(entry[2])]
+        self._heap[:] = [entry for entry in self._heap if entry[2] is not _GONE]
         heapq.heapify(self._heap)
-        self._settled = 0
-        self._sweep_size = max(_MIN_SWEEP_SIZE, 2 * len(self._heap))
-        if not self._heap:
+        self._cancelled = 0
+        if self._heap:
+            # The head may have been cancelled, and its timer would fire for
+            # nothing. A later timer is left to fire and re-arm.
+            if self._heap[0][0] > self._timer_when and self._loop is not None:
+                self._arm(self._loop, self._heap[0][0])
+        else:
             self._disarm()
 
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
@@ -127,27 +147,22 @@ class DeadlineQueue(Generic[ItemT]):
         assert loop is not None
         now = loop.time()
         heap = self._heap
-        unsettled = self._unsettled
         while heap and heap[0][0] <= now:
-            item = heapq.heappop(heap)[2]
-            if not unsettled(item):
-                self._uncount_settled()
+            entry = heapq.heappop(heap)
+            item = entry[2]
+            if item is _GONE:
+                self._cancelled -= 1
                 continue
+            entry[2] = _GONE
             try:
                 self._expire(item)
             except Exception as err:
                 loop.call_exception_handler(
                     {"message": "a deadline callback failed", "exception": err}
                 )
-        # A settled entry at the head would wake the loop for nothing.
-        while heap and not unsettled(heap[0][2]):
+        # A cancelled entry at the head would wake the loop for nothing.
+        while heap and heap[0][2] is _GONE:
             heapq.heappop(heap)
-            self._uncount_settled()
+            self._cancelled -= 1
         if heap:
             self._arm(loop, heap[0][0])
-
-    def _uncount_settled(self) -> None:
-        # An item may settle and be served before its owner reports it, so the
-        # count can run ahead of the heap. It only decides when to sweep.
-        if self._settled > 0:
-            self._settled -= 1

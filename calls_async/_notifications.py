@@ -33,6 +33,7 @@ import collections
 import enum
 import hashlib
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -263,7 +264,7 @@ class NotificationDispatcher:
     ) -> None:
         self._client = client
         self.backlog_ttl = backlog_ttl
-        self._dedup_ttl = dedup_ttl
+        self._dedup_ttl = _check_dedup_ttl(dedup_ttl)
         self._dedup_max = dedup_max
         self._seen: collections.OrderedDict[bytes, float] = collections.OrderedDict()
         self._held_calls: dict[str, list[_Held]] = {}
@@ -281,6 +282,19 @@ class NotificationDispatcher:
         self.entries_held = 0
         self.entries_expired = 0
         self.entries_failed = 0
+
+    @property
+    def dedup_ttl(self) -> float:
+        """Seconds a delivered entry's digest is kept to drop repeats of it.
+
+        A new value applies to entries delivered afterwards, and digests stored
+        before keep their own expiry.
+        """
+        return self._dedup_ttl
+
+    @dedup_ttl.setter
+    def dedup_ttl(self, seconds: float) -> None:
+        self._dedup_ttl = _check_dedup_ttl(seconds)
 
     # -- registration ----------------------------------------------------------
 
@@ -436,6 +450,8 @@ class NotificationDispatcher:
         for item in held:
             if item.expires_at > now:
                 self._apply_entry(item.entry, item.tenant_id, now)
+            else:
+                self.entries_expired += 1
 
     def _apply_call(self, call: Call, entry: NotificationEntry) -> None:
         for data in _objects(entry.resource_data, "a call"):
@@ -564,6 +580,19 @@ class NotificationDispatcher:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _check_dedup_ttl(seconds: float) -> float:
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not 0 <= seconds < math.inf
+    ):
+        raise ValueError(
+            f"dedup_ttl is {seconds!r}; give the seconds to remember a delivered "
+            "entry as a finite number, 0 or more (0 turns de-duplication off)"
+        )
+    return float(seconds)
 
 
 def _objects(data: Any, what: str) -> list[dict[str, Any]]:

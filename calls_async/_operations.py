@@ -17,6 +17,7 @@ handle.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Generator
@@ -30,7 +31,7 @@ from calls_async._config import (
     fold_id,
     random_uuid,
 )
-from calls_async._deadlines import DeadlineQueue
+from calls_async._deadlines import Deadline, DeadlineQueue
 from calls_async._errors import (
     CallsError,
     NotFoundError,
@@ -55,6 +56,35 @@ _log = logging.getLogger("calls_async.operations")
 def new_client_context() -> str:
     """Return a fresh clientContext, so that every operation can be matched."""
     return random_uuid()
+
+
+def check_wait_timeout(value: float | None, name: str) -> float | None:
+    """Return ``value`` if it is a usable wait timeout in seconds, or None.
+
+    A timeout of 0 or less times out at once when the operation is still pending,
+    and ``math.inf`` waits as None does.
+
+    Raises:
+        TypeError: ``value`` is not a number.
+        ValueError: ``value`` is NaN.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} is {value!r}; give seconds as a number, or None to wait "
+            "without limit"
+        )
+    if value != value:
+        raise ValueError(
+            f"{name} is NaN; give seconds as a number, or None to wait without limit"
+        )
+    return value
+
+
+class _Polling(enum.Enum):
+    STOPPED = "stopped"
+    """The polling task ended on its own, as after a 404; it is not started again."""
 
 
 @attrs.frozen(kw_only=True)
@@ -119,6 +149,7 @@ class Operation(Generic[OperationT]):
         "_client_context",
         "_done",
         "_error",
+        "_grace",
         "_id",
         "_key",
         "_latest",
@@ -149,8 +180,10 @@ class Operation(Generic[OperationT]):
         self._error: CallsError | None = None
         self._done = False
         # None until polling is scheduled; the policy during its grace period, then
-        # the polling task.
-        self._poller: PollingPolicy | asyncio.Task[None] | None = None
+        # the polling task, and STOPPED once that task ended by itself.
+        self._poller: PollingPolicy | asyncio.Task[None] | _Polling | None = None
+        # The grace period's entry in the registry's deadline queue.
+        self._grace: Deadline | None = None
         self.completed_by: str | None = None
         """How the final status arrived: "response", "notification" or "polling"."""
 
@@ -214,29 +247,34 @@ class Operation(Generic[OperationT]):
             OperationTimeout: no final status within ``timeout``; the handle stays
                 pending and can be awaited again.
         """
-        limit = self._registry.timeout if timeout is USE_CLIENT_DEFAULT else timeout
+        if timeout is USE_CLIENT_DEFAULT:
+            limit = self._registry.timeout
+        else:
+            limit = check_wait_timeout(timeout, "timeout")
         return await _Steps(self._outcome(limit))
 
     def _outcome(self, limit: float | None) -> Generator[Any, None, OperationT]:
         if not self._done:
+            registry = self._registry
+            deadlines = registry._wait_deadlines
             waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            deadline = None if limit is None else deadlines.add(limit, waiter)
             if self._waiters is None:
                 self._waiters = [waiter]
             else:
                 self._waiters.append(waiter)
-            registry = self._registry
             registry.start_polling(self)
-            if limit is not None:
-                registry._wait_deadlines.add(limit, waiter)
-            finished = True
             try:
                 finished = yield from waiter
             finally:
+                # Also reached when the awaiting coroutine is closed or has an
+                # exception thrown in, so the waiter and its deadline go too.
                 if not self._done and self._waiters is not None:
                     self._waiters.remove(waiter)
-                # A timed-out waiter has left the queue already.
-                if limit is not None and finished:
-                    registry._wait_deadlines.note_settled()
+                if deadline is not None:
+                    deadlines.cancel(deadline)
+                if not waiter.done():
+                    waiter.cancel()
             if not finished:
                 assert limit is not None
                 raise OperationTimeout(
@@ -310,14 +348,6 @@ def _time_out(waiter: asyncio.Future[bool]) -> None:
         waiter.set_result(False)
 
 
-def _is_pending(waiter: asyncio.Future[bool]) -> bool:
-    return not waiter.done()
-
-
-def _in_grace(op: Operation[Any]) -> bool:
-    return isinstance(op._poller, PollingPolicy)
-
-
 def _common_fields(update: CommsOperation) -> dict[str, Any]:
     return {
         "status": update.status,
@@ -341,7 +371,7 @@ class OperationRegistry:
         fetch: Callable[[str, str], Awaitable[CommsOperation]],
         notifications_active: Callable[[], bool] = lambda: False,
     ) -> None:
-        self.timeout = timeout
+        self._timeout = check_wait_timeout(timeout, "operation_timeout")
         self.polling = polling
         self._notifications_active = notifications_active
         self._fetch = fetch
@@ -358,11 +388,11 @@ class OperationRegistry:
         """Handles whose polling is scheduled or running."""
         self._polling_tasks: set[asyncio.Task[None]] = set()
         self._grace_deadlines: DeadlineQueue[Operation[Any]] = DeadlineQueue(
-            self._begin_polling, _in_grace
+            self._begin_polling
         )
         # The timeouts of waits in progress; Operation._outcome adds to it.
         self._wait_deadlines: DeadlineQueue[asyncio.Future[bool]] = DeadlineQueue(
-            _time_out, _is_pending
+            _time_out
         )
         # Reports of operations not yet tracked: their POST has not returned yet.
         self._held: dict[str, list[tuple[float, CommsOperation]]] = {}
@@ -375,6 +405,16 @@ class OperationRegistry:
 
     def __len__(self) -> int:
         return self._pending
+
+    @property
+    def timeout(self) -> float | None:
+        """Default seconds ``await op`` waits for a final status; None waits without
+        limit. Waits already in progress keep the timeout they started with."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float | None) -> None:
+        self._timeout = check_wait_timeout(seconds, "operation_timeout")
 
     def _of_call(self, call_key: str) -> list[Operation[Any]]:
         ops = self._by_call.get(call_key)
@@ -512,13 +552,16 @@ class OperationRegistry:
             if len(ops) == 1:
                 self._by_call[call_key] = ops[0]
         poller = op._poller
-        if poller is not None:
-            op._poller = None
-            self.pollers -= 1
-            if isinstance(poller, PollingPolicy):
-                self._grace_deadlines.note_settled()
-            elif poller is not asyncio.current_task():
-                poller.cancel()
+        if poller is None or poller is _Polling.STOPPED:
+            return
+        op._poller = None
+        self.pollers -= 1
+        if isinstance(poller, PollingPolicy):
+            if op._grace is not None:
+                self._grace_deadlines.cancel(op._grace)
+                op._grace = None
+        elif poller is not asyncio.current_task():
+            poller.cancel()
 
     def _count(self, op: Operation[Any]) -> None:
         if op._error is not None:
@@ -548,11 +591,12 @@ class OperationRegistry:
         self.pollers += 1
         if policy.grace > 0:
             op._poller = policy
-            self._grace_deadlines.add(policy.grace, op)
+            op._grace = self._grace_deadlines.add(policy.grace, op)
         else:
             op._poller = self._start_poll_task(op, policy)
 
     def _begin_polling(self, op: Operation[Any]) -> None:
+        op._grace = None
         policy = op._poller
         if op._done or not isinstance(policy, PollingPolicy):
             return
@@ -567,6 +611,16 @@ class OperationRegistry:
         return task
 
     async def _poll(self, op: Operation[Any], policy: PollingPolicy) -> None:
+        try:
+            await self._poll_until_done(op, policy)
+        finally:
+            # Still the handle's poller: the loop ended by itself, or the task was
+            # cancelled by aclose, and not because the handle was forgotten.
+            if op._poller is asyncio.current_task():
+                op._poller = _Polling.STOPPED
+                self.pollers -= 1
+
+    async def _poll_until_done(self, op: Operation[Any], policy: PollingPolicy) -> None:
         delay = policy.initial_delay
         while not op.done():
             assert op.id is not None

@@ -537,6 +537,139 @@ async def test_ended_handles_are_released(
         assert client.operations.pollers == 0
 
 
+async def test_handle_done_in_grace_is_released_at_once(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy(grace=30.0),
+    ) as client:
+        call = await _established(client)
+        # One handle stays in its grace period the whole test, so the queue is
+        # never empty and never all cancelled.
+        kept = await call.play_prompt([PROMPT] * 10)
+        kept_wait = asyncio.create_task(kept.wait(timeout=60))
+        released = []
+        for _ in range(40):
+            op = await call.play_prompt([PROMPT] * 10)
+            wait = asyncio.create_task(op.wait(timeout=60))
+            await asyncio.sleep(0)
+            update = PlayPromptOperation(
+                id=op.id, status=OperationStatus.COMPLETED, client_context="c"
+            )
+            assert client.operations.resolve(call.id, update, source="notification")
+            await wait
+            released.append(weakref.ref(op))
+            del op, wait
+        await asyncio.sleep(0)
+        gc.collect()
+        assert [ref() for ref in released] == [None] * 40
+        assert client.operations.pollers == 1
+        assert not kept_wait.done()
+        await call.hang_up()
+        with pytest.raises(CallTerminated):
+            await kept_wait
+
+
+async def test_wait_timeout_nan_is_rejected(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy.off(),
+    ) as client:
+        call = await _established(client)
+        op = await call.play_prompt([PROMPT] * 10)
+        with pytest.raises(ValueError, match="timeout is NaN"):
+            await op.wait(timeout=float("nan"))
+        with pytest.raises(TypeError, match="timeout is '5'"):
+            await op.wait(timeout="5")  # type: ignore[arg-type]
+        assert op._waiters in (None, [])
+        default = client.operations.timeout
+        with pytest.raises(ValueError, match="operation_timeout is NaN"):
+            client.operations.timeout = float("nan")
+        assert client.operations.timeout == default
+        # A rejected wait leaves nothing behind that could hold up later timeouts.
+        with pytest.raises(OperationTimeout):
+            await asyncio.wait_for(op.wait(timeout=0.05), 1)
+        await call.hang_up()
+
+
+@pytest.mark.parametrize("value", [float("nan"), "30", True])
+async def test_operation_timeout_invalid_is_rejected(
+    emulator: Emulator, credential: EmulatorCredential, value: Any
+) -> None:
+    with pytest.raises((TypeError, ValueError), match="operation_timeout is"):
+        CallsClient(
+            credential,
+            callback_uri=CALLBACK_URI,
+            base_url=emulator.base_url,
+            operation_timeout=value,
+        )
+
+
+async def test_closed_wait_leaves_no_deadline(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy.off(),
+    ) as client:
+        call = await _established(client)
+        op = await call.play_prompt([PROMPT] * 10)
+        deadlines = client.operations._wait_deadlines
+        for index in range(1_000):
+            wait = op.wait(timeout=3600)
+            waiter = wait.send(None)
+            if index % 2:
+                wait.close()
+            else:
+                with pytest.raises(RuntimeError):
+                    wait.throw(RuntimeError("thrown into the wait"))
+            assert waiter.cancelled()
+        assert len(deadlines) == 0
+        assert op._waiters in (None, [])
+        await call.hang_up()
+
+
+async def test_pollers_drop_when_polling_stops_itself(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy(initial_delay=0.02),
+    ) as client:
+        call = await _established(client)
+        op = await call.play_prompt([PROMPT] * 10)
+        assert op.id is not None
+        not_found = emulator.faults.add(
+            "status", path=f"*/operations/{op.id}", method="GET", status=404
+        )
+        waiting = asyncio.create_task(op.wait(timeout=5))
+        await asyncio.sleep(0)
+        assert client.operations.pollers == 1
+        # The GET returns 404, and polling that handle stops for good.
+        async with asyncio.timeout(5):
+            while client.operations.pollers:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert not_found.applied == 1
+        assert not waiting.done()
+        await asyncio.sleep(0.1)
+        assert not_found.applied == 1
+        await call.hang_up()
+        with pytest.raises(CallTerminated):
+            await waiting
+        assert client.operations.pollers == 0
+
+
 async def test_several_pending_operations_on_one_call(
     emulator: Emulator, credential: EmulatorCredential
 ) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import math
+import weakref
 from typing import Any
 
 import pytest
@@ -11,20 +14,16 @@ from calls_async._deadlines import DeadlineQueue
 
 
 class Items:
-    """Items to expire, each settled or not, and the order they expired in."""
+    """Items to expire and the order they expired in."""
 
     def __init__(self) -> None:
         self.expired: list[str] = []
-        self.settled: set[str] = set()
 
     def expire(self, item: str) -> None:
         self.expired.append(item)
 
-    def unsettled(self, item: str) -> bool:
-        return item not in self.settled
-
     def queue(self) -> DeadlineQueue[str]:
-        return DeadlineQueue(self.expire, self.unsettled)
+        return DeadlineQueue(self.expire)
 
 
 async def test_items_expire_in_deadline_order() -> None:
@@ -49,76 +48,120 @@ async def test_nothing_expires_before_its_deadline() -> None:
     assert items.expired == ["later"]
 
 
-async def test_settled_items_are_skipped() -> None:
+async def test_cancelled_items_are_skipped() -> None:
     items = Items()
     queue = items.queue()
-    for name in ("a", "b", "c"):
-        queue.add(0.02, name)
-    items.settled.add("b")
+    entries = {name: queue.add(0.02, name) for name in ("a", "b", "c")}
+    queue.cancel(entries["b"])
     await asyncio.sleep(0.06)
     assert items.expired == ["a", "c"]
 
 
-async def test_settled_head_does_not_delay_the_rest() -> None:
+async def test_cancelled_head_does_not_delay_the_rest() -> None:
     items = Items()
     queue = items.queue()
-    queue.add(0.01, "settled")
+    head = queue.add(0.01, "cancelled")
     queue.add(0.05, "open")
-    items.settled.add("settled")
+    queue.cancel(head)
     await asyncio.sleep(0.1)
     assert items.expired == ["open"]
 
 
-async def test_heap_drops_settled_entries() -> None:
+async def test_cancel_releases_item_at_once() -> None:
+    class Item:
+        pass
+
+    queue: DeadlineQueue[Item] = DeadlineQueue(lambda _item: None)
+    queue.add(60.0, Item())
+    kept = Item()
+    released = weakref.ref(kept)
+    entry = queue.add(60.0, kept)
+    del kept
+    queue.cancel(entry)
+    gc.collect()
+    # One live entry and one cancelled: the heap keeps both, but not the item.
+    assert len(queue) == 2
+    assert released() is None
+
+
+async def test_heap_drops_cancelled_entries() -> None:
     items = Items()
     queue = items.queue()
     for index in range(10_000):
-        name = f"item-{index}"
-        queue.add(60.0, name)
-        items.settled.add(name)
-    # Every entry settled at once, so sweeps keep the heap near the minimum.
-    assert len(queue) <= 64
+        queue.cancel(queue.add(60.0, f"item-{index}"))
+    assert len(queue) == 0
     queue.add(60.0, "open")
     queue.clear()
     assert len(queue) == 0
 
 
-async def test_noted_settled_items_leave_heap() -> None:
+async def test_cancelled_entries_never_outnumber_live() -> None:
     items = Items()
     queue = items.queue()
     names = [f"item-{index}" for index in range(100)]
-    for name in names:
-        queue.add(60.0, name)
-    for name in names[:51]:
-        items.settled.add(name)
-        queue.note_settled()
-    # More than half settled: the heap keeps only the others.
+    entries = [queue.add(60.0, name) for name in names]
+    for entry in entries[:50]:
+        queue.cancel(entry)
+    # Half cancelled is not more than half, so nothing is dropped yet.
+    assert len(queue) == 100
+    queue.cancel(entries[50])
     assert len(queue) == 49
-    for name in names[51:]:
-        items.settled.add(name)
-        queue.note_settled()
+    for entry in entries[51:]:
+        queue.cancel(entry)
     assert len(queue) == 0
 
 
-async def test_last_settled_item_empties_small_heap() -> None:
+async def test_one_live_entry_keeps_one_cancelled() -> None:
     items = Items()
     queue = items.queue()
-    queue.add(60.0, "first")
-    queue.add(60.0, "second")
-    items.settled.add("first")
-    queue.note_settled()
-    assert len(queue) == 2
-    items.settled.add("second")
-    queue.note_settled()
+    queue.add(60.0, "open")
+    for index in range(40):
+        queue.cancel(queue.add(60.0, f"item-{index}"))
+        assert len(queue) <= 2
+
+
+async def test_cancel_after_expiry_changes_nothing() -> None:
+    items = Items()
+    queue = items.queue()
+    served = queue.add(0.01, "served")
+    queue.add(60.0, "open")
+    await asyncio.sleep(0.05)
+    assert items.expired == ["served"]
+    queue.cancel(served)
+    queue.cancel(served)
+    # A count of the served entry would make 1 of 1 entries cancelled and drop
+    # the open one.
+    assert len(queue) == 1
+    assert items.expired == ["served"]
+
+
+async def test_nan_delay_is_rejected() -> None:
+    items = Items()
+    queue = items.queue()
+    with pytest.raises(ValueError, match="NaN"):
+        queue.add(math.nan, "never")
     assert len(queue) == 0
+    queue.add(0.01, "served")
+    await asyncio.sleep(0.05)
+    assert items.expired == ["served"]
 
 
-async def test_sweeps_keep_unsettled_entries() -> None:
+async def test_infinite_delay_never_expires() -> None:
+    items = Items()
+    queue = items.queue()
+    queue.add(math.inf, "forever")
+    queue.add(0.01, "served")
+    await asyncio.sleep(0.05)
+    assert items.expired == ["served"]
+    assert len(queue) == 1
+
+
+async def test_sweeps_keep_live_entries() -> None:
     items = Items()
     queue = items.queue()
     for index in range(1_000):
         queue.add(0.05 + index * 1e-5, f"item-{index}")
-    # Nothing is settled, so nothing may be dropped.
+    # Nothing is cancelled, so nothing may be dropped.
     assert len(queue) == 1_000
     await asyncio.sleep(0.15)
     assert len(items.expired) == 1_000
@@ -147,7 +190,7 @@ async def test_failing_expire_is_reported() -> None:
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     try:
-        queue: DeadlineQueue[str] = DeadlineQueue(expire, lambda _item: True)
+        queue: DeadlineQueue[str] = DeadlineQueue(expire)
         queue.add(0.01, "bad")
         queue.add(0.01, "good")
         queue.add(0.03, "later")

@@ -427,6 +427,43 @@ async def test_repeat_after_dedup_ttl_is_applied(bot: Bot) -> None:
     assert dispatcher.entries_duplicated == 1
 
 
+async def test_dedup_ttl_set_on_client_applies(bot: Bot) -> None:
+    dispatcher = bot.client.notifications
+    assert dispatcher.dedup_ttl == 600.0
+    dispatcher.dedup_ttl = 0.1
+    call = bot.client.calls[str(uuid.uuid4())]
+    body = _envelope(_call_entry(call.id, state="established"))
+    assert await bot.post(body) == 202
+    assert await bot.post(body) == 202
+    assert dispatcher.entries_duplicated == 1
+    await asyncio.sleep(0.15)
+    assert await bot.post(body) == 202
+    assert dispatcher.entries_applied == 2
+    assert dispatcher.entries_duplicated == 1
+
+
+async def test_dedup_ttl_zero_applies_every_repeat(bot: Bot) -> None:
+    dispatcher = bot.client.notifications
+    dispatcher.dedup_ttl = 0
+    call = bot.client.calls[str(uuid.uuid4())]
+    entry = _call_entry(call.id, state="established")
+    assert await bot.post(_envelope(entry, entry)) == 202
+    assert await bot.post(_envelope(entry)) == 202
+    assert dispatcher.entries_applied == 3
+    assert dispatcher.entries_duplicated == 0
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, float("nan"), float("inf"), True, "60"])
+def test_dedup_ttl_rejects_invalid_value(value: Any) -> None:
+    dispatcher = NotificationDispatcher(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dedup_ttl is") as raised:
+        dispatcher.dedup_ttl = value
+    assert repr(value) in str(raised.value)
+    assert dispatcher.dedup_ttl == 600.0
+    with pytest.raises(ValueError, match="dedup_ttl is"):
+        NotificationDispatcher(None, dedup_ttl=value)  # type: ignore[arg-type]
+
+
 async def test_held_call_entry_expires(bot: Bot) -> None:
     bot.client.notifications.backlog_ttl = 0.05
     call_id = str(uuid.uuid4())
@@ -435,6 +472,7 @@ async def test_held_call_entry_expires(bot: Bot) -> None:
     await asyncio.sleep(0.1)
     call = bot.client.calls[call_id]
     assert call.state is None
+    assert bot.client.notifications.entries_expired == 1
 
 
 async def test_held_operation_report_expires(bot: Bot) -> None:
