@@ -215,6 +215,34 @@ def scaling_table(control: list[dict[str, Any]], memory: list[dict[str, Any]]) -
     )
 
 
+def waves_table(result: dict[str, Any]) -> str:
+    retained = result["retained"]
+    left = result["left_after_wave_bytes"]
+    return table(
+        (
+            "bursts x calls",
+            "KiB left after each burst",
+            "converter's shared values after each burst",
+            "B kept per call ever seen (slope from burst 2)",
+            "live calls / pending ops / pollers / recently ended / deadlines"
+            " / de-dup digests, after the last",
+        ),
+        [
+            (
+                f"{result['waves']} x {result['wave_calls']:,}",
+                ", ".join(f"{b / KIB:.0f}" for b in left),
+                ", ".join(str(n) for n in result.get("shared_values_after_wave", ())),
+                f"{result['growth_per_call_bytes']:.1f}",
+                f"{retained['live_calls']} / {retained['pending_operations']}"
+                f" / {retained['registry_pollers']}"
+                f" / {retained['recently_ended_calls']}"
+                f" / {retained['wait_deadlines'] + retained['grace_deadlines']}"
+                f" / {retained['dedup_digests']:,}",
+            )
+        ],
+    )
+
+
 def import_table(result: dict[str, Any]) -> str:
     return table(
         (
@@ -387,6 +415,15 @@ def collect(quick: bool) -> dict[str, Any]:
         "1",
     )
     memory = run("memory", "--calls", "100", "1000", "10000")
+    memory_waves = run(
+        "memory",
+        "--waves",
+        # Twenty bursts of 1,000 take the converter's table of shared values,
+        # cleared at 1,024 entries, through about one cycle.
+        "3" if quick else "20",
+        "--wave-calls",
+        "300" if quick else "1000",
+    )[0]
     imports = run("import_time", "--runs", "5" if quick else "30")[0]
     peers = None
     if importlib.util.find_spec("msgraph") and importlib.util.find_spec("office365"):
@@ -403,6 +440,7 @@ def collect(quick: bool) -> dict[str, Any]:
         "control": control,
         "notifications": intake,
         "memory": memory,
+        "memory_waves": memory_waves,
         "import": imports,
         "peers": peers,
     }
@@ -422,9 +460,17 @@ def report(results: dict[str, Any]) -> str:
         + intake_table(results["notifications"]),
         "### How cost grows with the number of calls\n\n"
         + scaling_table(control, results["memory"]),
-        "### Import time (best of the runs, above `python -c pass`)\n\n"
-        + import_table(results["import"]),
     ]
+    waves = results.get("memory_waves")
+    if waves is not None:
+        sections.append(
+            "### Memory across bursts of calls (traced, above an idle client)\n\n"
+            + waves_table(waves)
+        )
+    sections.append(
+        "### Import time (best of the runs, above `python -c pass`)\n\n"
+        + import_table(results["import"])
+    )
     if peers is not None:
         sections.append(
             f"### Peers on the control workload ({peers['calls']} calls)\n\n"
