@@ -8,7 +8,7 @@ notifications. Steps, with ``gc.collect()`` before each reading:
 
 1. idle: the client has sent requests over its full connection pool (100 calls
    created, one prompt each, hung up), so the session, the pool and first-use
-   caches exist before the baseline;
+   caches exist before the baseline, and those calls' ``recent_ttl`` has passed;
 2. N calls created with ``client.calls.create``, each ringing another user: the
    client tracks N calls;
 3. one playPrompt on each call: N pending handles in the operation registry;
@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -54,6 +55,7 @@ import statistics
 import subprocess
 import sys
 import tracemalloc
+from collections.abc import AsyncIterator
 from typing import Any
 
 from benchmarks._common import (
@@ -141,33 +143,32 @@ async def warm_up(client: CallsClient) -> None:
     await hang_up_every_call(client)
 
 
-async def measure_in_process(
-    emulator: EmulatorEndpoints, calls: int, mode: str
-) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def bot_client(emulator: EmulatorEndpoints) -> AsyncIterator[CallsClient]:
+    """Yield a client set up as a bot with a webhook that is never served, after
+    it has used its full connection pool once."""
     async with emulator_client(emulator) as client:
         create_app(client, app_id=emulator.app_id, verify_tokens=False)
         client.calls.recent_ttl = RECENT_TTL
-
-        async def create_calls(count: int) -> None:
-            await create_ringing_others(client, count)
-
-        async def start_prompts() -> list[Operation[PlayPromptOperation]]:
-            return await start_prompts_on_all(client)
-
-        async def hang_up_all() -> None:
-            await hang_up_every_call(client)
-
         await warm_up(client)
+        # So the baseline holds none of the warm-up's calls as lately ended.
+        await asyncio.sleep(RECENT_TTL)
+        yield client
 
+
+async def measure_in_process(
+    emulator: EmulatorEndpoints, calls: int, mode: str
+) -> dict[str, Any]:
+    async with bot_client(emulator) as client:
         if mode == "tracemalloc":
             tracemalloc.start()
         idle = await reading(mode)
         idle_rss = rss_bytes()
 
-        await create_calls(calls)
+        await create_ringing_others(client, calls)
         with_calls = await reading(mode)
 
-        ops = await start_prompts()
+        ops = await start_prompts_on_all(client)
         pending = len(client.operations)
         with_ops = await reading(mode)
 
@@ -175,7 +176,7 @@ async def measure_in_process(
         pollers = client.operations.pollers
         with_waiters = await reading(mode)
 
-        await hang_up_all()
+        await hang_up_every_call(client)
         outcomes = await asyncio.gather(*waiters, return_exceptions=True)
         del ops, waiters, outcomes
         after_hang_up = await reading(mode)
@@ -223,11 +224,8 @@ async def complete_by_notification(
 async def measure_waves_in_process(
     emulator: EmulatorEndpoints, waves: int, wave_calls: int
 ) -> dict[str, Any]:
-    async with emulator_client(emulator) as client:
-        create_app(client, app_id=emulator.app_id, verify_tokens=False)
-        client.calls.recent_ttl = RECENT_TTL
+    async with bot_client(emulator) as client:
         client.notifications.dedup_ttl = WAVES_DEDUP_TTL
-        await warm_up(client)
         tracemalloc.start()
         idle = await reading("tracemalloc")
         left_after_wave = []
