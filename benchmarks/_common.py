@@ -217,7 +217,12 @@ class Stopwatch:
 
 def positive_int(text: str) -> int:
     """Read a count of 1 or more, as an argparse ``type``."""
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid count {text!r}, expected a whole number of 1 or more"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"invalid count {value}, expected 1 or more")
     return value

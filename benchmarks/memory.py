@@ -151,7 +151,7 @@ async def bot_client(emulator: EmulatorEndpoints) -> AsyncIterator[CallsClient]:
         create_app(client, app_id=emulator.app_id, verify_tokens=False)
         client.calls.recent_ttl = RECENT_TTL
         await warm_up(client)
-        # So the baseline holds none of the warm-up's calls as lately ended.
+        # So the baseline contains none of the warm-up's calls as lately ended.
         await asyncio.sleep(RECENT_TTL)
         yield client
 
@@ -357,7 +357,6 @@ def main() -> None:
         "--calls",
         type=positive_int,
         nargs="+",
-        default=[10_000],
         help="calls and pending operations; one measurement each (default 10000)",
     )
     parser.add_argument(
@@ -372,7 +371,6 @@ def main() -> None:
     parser.add_argument(
         "--wave-calls",
         type=positive_int,
-        default=1000,
         help="calls in each burst of --waves (default 1000)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON lines")
@@ -381,6 +379,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.waves != 0 and args.waves < 3:
         parser.error(f"--waves is {args.waves}; give 3 or more, or 0 for one burst")
+    if args.waves and args.calls is not None and not args.worker:
+        parser.error("--calls sets the one burst; with --waves, give --wave-calls")
+    if not args.waves and args.wave_calls is not None:
+        parser.error("--wave-calls needs --waves, the number of bursts to run")
+    if args.calls is None:
+        args.calls = [10_000]
+    if args.wave_calls is None:
+        args.wave_calls = 1000
     # The app is never served, so its warning that token checks are off is noise.
     logging.getLogger("calls_async.notifications.webhook").setLevel(logging.ERROR)
     if args.worker:

@@ -1,10 +1,12 @@
-"""Shared settings types (the "use the client default" sentinel) and id helpers."""
+"""Shared settings types (the "use the client default" sentinel), the check of a
+number of seconds, and id helpers."""
 
 from __future__ import annotations
 
 import enum
+import math
 import os
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
@@ -12,6 +14,7 @@ __all__ = [
     "UseClientDefault",
     "fold_id",
     "random_uuid",
+    "seconds_from",
 ]
 
 
@@ -55,3 +58,32 @@ def random_uuid() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     text = raw.hex()
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def seconds_from(value: Any, name: str, *, allow_infinite: bool = True) -> float:
+    """Return ``value`` as float seconds, for a timeout or a time to keep something.
+
+    Any real number converts, Decimal, Fraction and NumPy values included.
+
+    Raises:
+        TypeError: ``value`` is not a real number (a bool or a string is not).
+        ValueError: ``value`` is NaN, infinite where ``allow_infinite`` is False,
+            or too large for a float.
+    """
+    if isinstance(value, (bool, str, bytes, bytearray)):
+        raise TypeError(f"{name} is {value!r}; give seconds as an int or a float")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise ValueError(
+            f"{name} is {value!r}, too large for a float; give fewer seconds"
+        ) from None
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} is {value!r}; give seconds as an int or a float"
+        ) from None
+    if seconds != seconds:
+        raise ValueError(f"{name} is NaN; give seconds as an int or a float")
+    if not allow_infinite and seconds in (math.inf, -math.inf):
+        raise ValueError(f"{name} is {value!r}; give a finite number of seconds")
+    return seconds

@@ -11,8 +11,9 @@ earliest.
 Cancelling an entry does not search the heap. It replaces the entry's item with a
 marker, so the item (an operation handle and, through it, its call) is released at
 once, and the entry is skipped when its time comes. The heap drops its cancelled
-entries once they are more than half of it, so they never outnumber the live ones,
-and each sweep is paid for by the cancellations before it.
+entries once they are more than half of it, checked at each cancellation and after
+serving due entries. So they never outnumber the live ones, and each sweep is paid
+for by the cancellations before it.
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ class DeadlineQueue(Generic[ItemT]):
         when = loop.time() + delay
         entry = [when, next(self._sequence), item]
         heapq.heappush(self._heap, entry)
-        if when < self._timer_when or loop is not self._loop:
+        if loop is not self._loop:
+            # A timer on another loop, which has likely closed, cannot serve this one.
+            self._arm(loop, self._heap[0][0])
+        elif when < self._timer_when:
             self._arm(loop, when)
         return entry
 
@@ -115,18 +119,25 @@ class DeadlineQueue(Generic[ItemT]):
         self._cancelled = 0
         self._disarm()
 
-    def _drop_cancelled(self) -> None:
-        # In place, because _serve_due may be iterating over this list.
+    def _compact(self) -> None:
+        # In place, because _serve_due keeps a reference to this list.
         self._heap[:] = [entry for entry in self._heap if entry[2] is not _GONE]
         heapq.heapify(self._heap)
         self._cancelled = 0
-        if self._heap:
-            # The head may have been cancelled, and its timer would fire for
-            # nothing. A later timer is left to fire and re-arm.
-            if self._heap[0][0] > self._timer_when and self._loop is not None:
-                self._arm(self._loop, self._heap[0][0])
-        else:
+
+    def _drop_cancelled(self) -> None:
+        self._compact()
+        if not self._heap:
             self._disarm()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        # The head may have been cancelled, so the timer would fire early, or the
+        # timer may belong to a loop that has closed since.
+        if loop is not self._loop or self._heap[0][0] > self._timer_when:
+            self._arm(loop, self._heap[0][0])
 
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         self._disarm()
@@ -160,6 +171,9 @@ class DeadlineQueue(Generic[ItemT]):
                 loop.call_exception_handler(
                     {"message": "a deadline callback failed", "exception": err}
                 )
+        if 2 * self._cancelled > len(heap):
+            # Serving took live entries out, so cancelled ones may now be most.
+            self._compact()
         # A cancelled entry at the head would wake the loop for nothing.
         while heap and heap[0][2] is _GONE:
             heapq.heappop(heap)

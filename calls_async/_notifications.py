@@ -33,7 +33,6 @@ import collections
 import enum
 import hashlib
 import logging
-import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -42,7 +41,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from calls_async._config import fold_id
+from calls_async._config import fold_id, seconds_from
 from calls_async._errors import ResponseParseError
 from calls_async._events import (
     ContentSharingUpdated,
@@ -287,14 +286,23 @@ class NotificationDispatcher:
     def dedup_ttl(self) -> float:
         """Seconds a delivered entry's digest is kept to drop repeats of it.
 
-        A new value applies to entries delivered afterwards, and digests stored
-        before keep their own expiry.
+        A longer value applies to entries delivered afterwards. A shorter one also
+        shortens the time left to digests stored before, to at most the new value.
         """
         return self._dedup_ttl
 
     @dedup_ttl.setter
     def dedup_ttl(self, seconds: float) -> None:
-        self._dedup_ttl = _check_dedup_ttl(seconds)
+        ttl = _check_dedup_ttl(seconds)
+        if ttl < self._dedup_ttl:
+            # Digests are swept in the order they were stored, which must stay the
+            # order of expiry, so none may outlast a digest stored from now on.
+            latest = time.monotonic() + ttl
+            seen = self._seen
+            for digest, expires_at in seen.items():
+                if expires_at > latest:
+                    seen[digest] = latest
+        self._dedup_ttl = ttl
 
     # -- registration ----------------------------------------------------------
 
@@ -351,6 +359,8 @@ class NotificationDispatcher:
                 )
 
     def _is_repeat(self, digest: bytes, now: float) -> bool:
+        if not self._dedup_ttl:
+            return False
         seen = self._seen
         expires_at = seen.get(digest)
         if expires_at is not None:
@@ -582,17 +592,14 @@ class NotificationDispatcher:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _check_dedup_ttl(seconds: float) -> float:
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, (int, float))
-        or not 0 <= seconds < math.inf
-    ):
+def _check_dedup_ttl(value: float) -> float:
+    seconds = seconds_from(value, "dedup_ttl", allow_infinite=False)
+    if seconds < 0:
         raise ValueError(
-            f"dedup_ttl is {seconds!r}; give the seconds to remember a delivered "
-            "entry as a finite number, 0 or more (0 turns de-duplication off)"
+            f"dedup_ttl is {value!r}; give 0 or more seconds to remember a delivered "
+            "entry (0 turns de-duplication off)"
         )
-    return float(seconds)
+    return seconds
 
 
 def _objects(data: Any, what: str) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from calls_async._config import (
     UseClientDefault,
     fold_id,
     random_uuid,
+    seconds_from,
 )
 from calls_async._deadlines import Deadline, DeadlineQueue
 from calls_async._errors import (
@@ -59,27 +60,18 @@ def new_client_context() -> str:
 
 
 def check_wait_timeout(value: float | None, name: str) -> float | None:
-    """Return ``value`` if it is a usable wait timeout in seconds, or None.
+    """Return ``value`` as float seconds to wait, or None to wait without limit.
 
     A timeout of 0 or less times out at once when the operation is still pending,
     and ``math.inf`` waits as None does.
 
     Raises:
-        TypeError: ``value`` is not a number.
-        ValueError: ``value`` is NaN.
+        TypeError: ``value`` is not a real number.
+        ValueError: ``value`` is NaN or too large for a float.
     """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{name} is {value!r}; give seconds as a number, or None to wait "
-            "without limit"
-        )
-    if value != value:
-        raise ValueError(
-            f"{name} is NaN; give seconds as a number, or None to wait without limit"
-        )
-    return value
+    return seconds_from(value, name)
 
 
 class _Polling(enum.Enum):
@@ -112,11 +104,11 @@ class PollingPolicy:
     def __attrs_post_init__(self) -> None:
         for name in ("grace", "initial_delay", "max_delay"):
             value = getattr(self, name)
-            if value < 0:
+            if seconds_from(value, f"PollingPolicy.{name}") < 0:
                 raise ValueError(
                     f"PollingPolicy.{name} is {value!r}; it must be 0 or more seconds"
                 )
-        if self.multiplier < 1:
+        if seconds_from(self.multiplier, "PollingPolicy.multiplier") < 1:
             raise ValueError(
                 f"PollingPolicy.multiplier is {self.multiplier!r}; it must be at least "
                 "1 so the delay does not shrink"
@@ -263,8 +255,8 @@ class Operation(Generic[OperationT]):
                 self._waiters = [waiter]
             else:
                 self._waiters.append(waiter)
-            registry.start_polling(self)
             try:
+                registry.start_polling(self)
                 finished = yield from waiter
             finally:
                 # Also reached when the awaiting coroutine is closed or has an
@@ -275,7 +267,9 @@ class Operation(Generic[OperationT]):
                     deadlines.cancel(deadline)
                 if not waiter.done():
                     waiter.cancel()
-            if not finished:
+            # A completion in the same loop turn as the timeout wins, because the
+            # handle has its outcome by the time the waiting task runs.
+            if not finished and not self._done:
                 assert limit is not None
                 raise OperationTimeout(
                     f"operation {self._id} on call {self._call.id} did not finish "
@@ -551,10 +545,15 @@ class OperationRegistry:
             self._pending -= 1
             if len(ops) == 1:
                 self._by_call[call_key] = ops[0]
+        self._stop_polling(op, None)
+
+    def _stop_polling(self, op: Operation[Any], after: _Polling | None) -> None:
+        """Stop the polling scheduled or running for ``op`` and set its poller to
+        ``after``: None when the handle is forgotten, STOPPED at close."""
         poller = op._poller
         if poller is None or poller is _Polling.STOPPED:
             return
-        op._poller = None
+        op._poller = after
         self.pollers -= 1
         if isinstance(poller, PollingPolicy):
             if op._grace is not None:
@@ -588,12 +587,12 @@ class OperationRegistry:
         policy = self.effective_polling()
         if not policy.enabled:
             return
-        self.pollers += 1
         if policy.grace > 0:
-            op._poller = policy
             op._grace = self._grace_deadlines.add(policy.grace, op)
+            op._poller = policy
         else:
             op._poller = self._start_poll_task(op, policy)
+        self.pollers += 1
 
     def _begin_polling(self, op: Operation[Any]) -> None:
         op._grace = None
@@ -653,6 +652,9 @@ class OperationRegistry:
 
     async def aclose(self) -> None:
         """Stop every poller and wait until they have ended."""
+        for call_key in list(self._by_call):
+            for op in self._of_call(call_key):
+                self._stop_polling(op, _Polling.STOPPED)
         self._grace_deadlines.clear()
         self._wait_deadlines.clear()
         tasks = list(self._polling_tasks)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import decimal
+import fractions
 import gc
 import uuid
 import weakref
@@ -610,6 +612,118 @@ async def test_operation_timeout_invalid_is_rejected(
             base_url=emulator.base_url,
             operation_timeout=value,
         )
+
+
+@pytest.mark.parametrize(
+    "value", [fractions.Fraction(1, 20), decimal.Decimal("0.05"), 0]
+)
+async def test_wait_timeout_takes_any_real_number(
+    emulator: Emulator, credential: EmulatorCredential, value: Any
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy.off(),
+    ) as client:
+        call = await _established(client)
+        op = await call.play_prompt([PROMPT] * 10)
+        with pytest.raises(OperationTimeout):
+            await asyncio.wait_for(op.wait(timeout=value), 1)
+        await call.hang_up()
+
+
+async def test_wait_timeout_too_large_is_rejected(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy.off(),
+    ) as client:
+        call = await _established(client)
+        op = await call.play_prompt([PROMPT] * 10)
+        with pytest.raises(ValueError, match="too large for a float"):
+            await op.wait(timeout=10**400)
+        with pytest.raises(ValueError, match="too large for a float"):
+            client.operations.timeout = 10**400
+        assert op._waiters in (None, [])
+        assert len(client.operations._wait_deadlines) == 0
+        await call.hang_up()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("grace", float("nan"), ValueError),
+        ("grace", 10**400, ValueError),
+        ("initial_delay", "1", TypeError),
+        ("max_delay", -1, ValueError),
+        ("multiplier", float("nan"), ValueError),
+        ("multiplier", 0.5, ValueError),
+    ],
+)
+def test_polling_policy_rejects_invalid_value(
+    field: str, value: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=f"PollingPolicy.{field} is"):
+        PollingPolicy(**{field: value})
+
+
+async def test_completion_in_timeout_turn_wins(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy.off(),
+    ) as client:
+        call = await _established(client)
+        op = await call.play_prompt([PROMPT] * 10)
+        waiting = asyncio.create_task(op.wait(timeout=60))
+        await asyncio.sleep(0)
+        assert op._waiters is not None
+        # What the timeout's timer does, followed in the same loop turn by the
+        # completion, before the waiting task has run.
+        op._waiters[0].set_result(False)
+        update = PlayPromptOperation(
+            id=op.id, status=OperationStatus.COMPLETED, client_context="c"
+        )
+        assert client.operations.resolve(call.id, update, source="notification")
+        final = await waiting
+        assert final.status == OperationStatus.COMPLETED
+        await call.hang_up()
+
+
+async def test_registry_close_stops_every_poller(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=PollingPolicy(grace=30.0),
+    ) as client:
+        call = await _established(client)
+        in_grace = await call.play_prompt([PROMPT] * 10)
+        grace_wait = asyncio.create_task(in_grace.wait(timeout=60))
+        await asyncio.sleep(0)
+        client.operations.polling = PollingPolicy(grace=0, initial_delay=1.0)
+        polled = await call.play_prompt([PROMPT] * 10)
+        # The wait starts the polling task, which has not run a step yet.
+        wait = polled.wait(timeout=60)
+        wait.send(None)
+        assert client.operations.pollers == 2
+        await client.operations.aclose()
+        assert client.operations.pollers == 0
+        wait.close()
+        grace_wait.cancel()
+        await asyncio.gather(grace_wait, return_exceptions=True)
+        assert client.operations.pollers == 0
+        await call.hang_up()
+        assert client.operations.pollers == 0
 
 
 async def test_closed_wait_leaves_no_deadline(

@@ -224,3 +224,59 @@ def test_add_needs_a_running_loop() -> None:
     queue = Items().queue()
     with pytest.raises(RuntimeError, match="no running event loop"):
         queue.add(1.0, "item")
+
+
+def test_new_loop_arms_for_earliest_entry() -> None:
+    items = Items()
+    queue = items.queue()
+
+    async def add_and_leave() -> None:
+        queue.add(0.05, "early")
+
+    async def add_later_and_wait() -> None:
+        queue.add(1.0, "late")
+        await asyncio.sleep(0.2)
+
+    # The timer of the first loop never fires. The second loop must serve the
+    # earlier deadline on time, not together with its own later one.
+    asyncio.run(add_and_leave())
+    asyncio.run(add_later_and_wait())
+    assert items.expired == ["early"]
+
+
+def test_cancel_on_new_loop_rearms_there() -> None:
+    items = Items()
+    queue = items.queue()
+    entries: list[Any] = []
+
+    async def add_and_leave() -> None:
+        entries.extend(queue.add(0.05, name) for name in ("a", "b", "c"))
+
+    async def cancel_two_and_wait() -> None:
+        queue.cancel(entries[0])
+        # Two of three cancelled: the sweep must arm a timer on this loop, not on
+        # the closed one.
+        queue.cancel(entries[1])
+        await asyncio.sleep(0.15)
+
+    asyncio.run(add_and_leave())
+    asyncio.run(cancel_two_and_wait())
+    assert items.expired == ["c"]
+    assert len(queue) == 0
+
+
+async def test_serving_sweeps_cancelled_majority() -> None:
+    items = Items()
+    queue = items.queue()
+    for index in range(5):
+        queue.add(0.01, f"due-{index}")
+    queue.add(30.0, "open")
+    # Due after the open entry, so serving never finds them at the head.
+    waiting = [queue.add(60.0, f"cancelled-{index}") for index in range(5)]
+    for entry in waiting:
+        queue.cancel(entry)
+    # 5 of 11 cancelled is not more than half, so they stay until serving.
+    assert len(queue) == 11
+    await asyncio.sleep(0.05)
+    assert len(items.expired) == 5
+    assert len(queue) == 1
