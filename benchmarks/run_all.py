@@ -5,7 +5,7 @@ lines and prints the tables that ``benchmarks/README.md`` records. The peer
 comparison runs only when the ``bench`` extra (msgraph-sdk and
 office365-rest-python-client) is installed.
 
-    python -m benchmarks.run_all            # about 15 minutes on 2 cores
+    python -m benchmarks.run_all            # 8 to 15 minutes on 2 cores
     python -m benchmarks.run_all --quick    # fewer rounds, for a smoke test
 """
 

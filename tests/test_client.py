@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import decimal
 import fractions
 import gc
 import uuid
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -450,6 +452,22 @@ async def test_shorter_wait_times_out_first(
         await call.hang_up()
 
 
+@contextlib.asynccontextmanager
+async def _pending_prompt(
+    emulator: Emulator, credential: EmulatorCredential, polling: PollingPolicy
+) -> AsyncIterator[tuple[CallsClient, Call, Operation[PlayPromptOperation]]]:
+    """Yield a client, an established call and a playPrompt on it that stays
+    pending for the test (ten prompts)."""
+    async with CallsClient(
+        credential,
+        callback_uri=CALLBACK_URI,
+        base_url=emulator.base_url,
+        polling=polling,
+    ) as client:
+        call = await _established(client)
+        yield client, call, await call.play_prompt([PROMPT] * 10)
+
+
 def _operation_gets(emulator: Emulator, op: Operation[Any]) -> list[str]:
     assert op.id is not None
     return [
@@ -578,14 +596,11 @@ async def test_handle_done_in_grace_is_released_at_once(
 async def test_wait_timeout_nan_is_rejected(
     emulator: Emulator, credential: EmulatorCredential
 ) -> None:
-    async with CallsClient(
-        credential,
-        callback_uri=CALLBACK_URI,
-        base_url=emulator.base_url,
-        polling=PollingPolicy.off(),
-    ) as client:
-        call = await _established(client)
-        op = await call.play_prompt([PROMPT] * 10)
+    async with _pending_prompt(emulator, credential, PollingPolicy.off()) as (
+        client,
+        call,
+        op,
+    ):
         with pytest.raises(ValueError, match="timeout is NaN"):
             await op.wait(timeout=float("nan"))
         with pytest.raises(TypeError, match="timeout is '5'"):
@@ -620,14 +635,11 @@ async def test_operation_timeout_invalid_is_rejected(
 async def test_wait_timeout_takes_any_real_number(
     emulator: Emulator, credential: EmulatorCredential, value: Any
 ) -> None:
-    async with CallsClient(
-        credential,
-        callback_uri=CALLBACK_URI,
-        base_url=emulator.base_url,
-        polling=PollingPolicy.off(),
-    ) as client:
-        call = await _established(client)
-        op = await call.play_prompt([PROMPT] * 10)
+    async with _pending_prompt(emulator, credential, PollingPolicy.off()) as (
+        _client,
+        call,
+        op,
+    ):
         with pytest.raises(OperationTimeout):
             await asyncio.wait_for(op.wait(timeout=value), 1)
         await call.hang_up()
@@ -636,14 +648,11 @@ async def test_wait_timeout_takes_any_real_number(
 async def test_wait_timeout_too_large_is_rejected(
     emulator: Emulator, credential: EmulatorCredential
 ) -> None:
-    async with CallsClient(
-        credential,
-        callback_uri=CALLBACK_URI,
-        base_url=emulator.base_url,
-        polling=PollingPolicy.off(),
-    ) as client:
-        call = await _established(client)
-        op = await call.play_prompt([PROMPT] * 10)
+    async with _pending_prompt(emulator, credential, PollingPolicy.off()) as (
+        client,
+        call,
+        op,
+    ):
         with pytest.raises(ValueError, match="too large for a float"):
             await op.wait(timeout=10**400)
         with pytest.raises(ValueError, match="too large for a float"):
@@ -674,14 +683,11 @@ def test_polling_policy_rejects_invalid_value(
 async def test_completion_in_timeout_turn_wins(
     emulator: Emulator, credential: EmulatorCredential
 ) -> None:
-    async with CallsClient(
-        credential,
-        callback_uri=CALLBACK_URI,
-        base_url=emulator.base_url,
-        polling=PollingPolicy.off(),
-    ) as client:
-        call = await _established(client)
-        op = await call.play_prompt([PROMPT] * 10)
+    async with _pending_prompt(emulator, credential, PollingPolicy.off()) as (
+        client,
+        call,
+        op,
+    ):
         waiting = asyncio.create_task(op.wait(timeout=60))
         await asyncio.sleep(0)
         assert op._waiters is not None
@@ -729,14 +735,11 @@ async def test_registry_close_stops_every_poller(
 async def test_closed_wait_leaves_no_deadline(
     emulator: Emulator, credential: EmulatorCredential
 ) -> None:
-    async with CallsClient(
-        credential,
-        callback_uri=CALLBACK_URI,
-        base_url=emulator.base_url,
-        polling=PollingPolicy.off(),
-    ) as client:
-        call = await _established(client)
-        op = await call.play_prompt([PROMPT] * 10)
+    async with _pending_prompt(emulator, credential, PollingPolicy.off()) as (
+        client,
+        call,
+        op,
+    ):
         deadlines = client.operations._wait_deadlines
         for index in range(1_000):
             wait = op.wait(timeout=3600)
@@ -755,14 +758,13 @@ async def test_closed_wait_leaves_no_deadline(
 async def test_pollers_drop_when_polling_stops_itself(
     emulator: Emulator, credential: EmulatorCredential
 ) -> None:
-    async with CallsClient(
-        credential,
-        callback_uri=CALLBACK_URI,
-        base_url=emulator.base_url,
-        polling=PollingPolicy(initial_delay=0.02),
-    ) as client:
-        call = await _established(client)
-        op = await call.play_prompt([PROMPT] * 10)
+    async with _pending_prompt(
+        emulator, credential, PollingPolicy(initial_delay=0.02)
+    ) as (
+        client,
+        call,
+        op,
+    ):
         assert op.id is not None
         not_found = emulator.faults.add(
             "status", path=f"*/operations/{op.id}", method="GET", status=404
