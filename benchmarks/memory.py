@@ -32,13 +32,14 @@ by up to about 160 KiB: the converter's shared values, which it clears when they
 reach 1,024, so the result also lists how many it kept after each wave. Twenty
 waves of 1,000 calls take that table through about one cycle.
 
-A reading is either the process's resident set size (RSS, ``--mode rss``) or the
-bytes traced by ``tracemalloc`` (``--mode tracemalloc``, started before step 1, so
-it traces every Python allocation after it). RSS also counts allocator slack and
-memory freed but not returned to the system, so the tracemalloc figure is the
-precise retained size and RSS the memory the process occupies. Requests run through 100
-workers (``gather_bounded``), so no more than 100 are in flight and the readings
-show what the client keeps, not the peak of thousands of suspended tasks.
+Each N is measured twice, each time in a worker process of its own: once reading
+the process's resident set size (RSS) and once the bytes traced by ``tracemalloc``
+(started before step 1, so it traces every Python allocation after it). RSS also
+counts allocator slack and memory freed but not returned to the system, so the
+tracemalloc figure is the precise retained size and RSS the memory the process
+occupies. Requests run through 100 workers (``gather_bounded``), so no more than
+100 are in flight and the readings show what the client keeps, not the peak of
+thousands of suspended tasks.
 
     python -m benchmarks.memory --calls 10000
 """
@@ -335,9 +336,9 @@ def describe(result: dict[str, Any]) -> str:
 def describe_waves(result: dict[str, Any]) -> str:
     left = ", ".join(f"{b / KIB:.0f}" for b in result["left_after_wave_bytes"])
     return (
-        f"{result['waves']} waves of {result['wave_calls']} calls: KiB left after"
-        f" each wave {left}; growth {result['growth_per_call_bytes']:.1f} B per call"
-        f" from the second wave on; shared values kept after each wave"
+        f"{result['waves']} bursts of {result['wave_calls']} calls: KiB left after"
+        f" each burst {left}; growth {result['growth_per_call_bytes']:.1f} B per call"
+        f" from the second burst on; shared values kept after each burst"
         f" {result['shared_values_after_wave']}; retained {result['retained']}"
     )
 
@@ -383,6 +384,8 @@ def main() -> None:
         parser.error("--calls sets the one burst; with --waves, give --wave-calls")
     if not args.waves and args.wave_calls is not None:
         parser.error("--wave-calls needs --waves, the number of bursts to run")
+    if args.mode is not None and not args.worker:
+        parser.error("--mode is set by the benchmark for its own worker processes")
     if args.calls is None:
         args.calls = [10_000]
     if args.wave_calls is None:

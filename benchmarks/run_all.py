@@ -12,6 +12,7 @@ office365-rest-python-client) is installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.util
 import json
@@ -86,11 +87,16 @@ def machine() -> str:
     )
 
 
+def connections(result: dict[str, Any]) -> str:
+    count = result["concurrency"]
+    return "1 connection" if count == 1 else f"{count} connections"
+
+
 def verdict(met: bool) -> str:
     return "holds" if met else "**misses**"
 
 
-def table(header: Sequence[str], rows: list[Sequence[str]]) -> str:
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "|".join(" --- " for _ in header) + "|",
@@ -128,7 +134,7 @@ def control_table(control: list[dict[str, Any]]) -> str:
             "rounds",
             "raw aiohttp req/s",
             "calls_async req/s",
-            "ratio median (best)",
+            "ratio of medians (of best rounds)",
             "raw CPU us/req",
             "calls_async CPU us/req",
             "CPU ratio",
@@ -291,7 +297,7 @@ def control_targets(control: list[dict[str, Any]]) -> list[Sequence[str]]:
                 (
                     f"control throughput at {r['calls']:,} calls",
                     f"{ratio:.2f}x raw aiohttp"
-                    f" (best round {r['throughput_ratio_best']:.2f}x)",
+                    f" (best rounds {r['throughput_ratio_best']:.2f}x)",
                     ">= 0.9x",
                     verdict(ratio >= 0.9),
                 )
@@ -317,7 +323,7 @@ def intake_targets(intake: list[dict[str, Any]]) -> list[Sequence[str]]:
             ratio = r[f"{variant}_ratio_median"]
             rows.append(
                 (
-                    f"notification intake, {variant}, {r['concurrency']} connections",
+                    f"notification intake, {variant}, {connections(r)}",
                     f"{ratio:.2f}x bare handler",
                     ">= 0.7x",
                     verdict(ratio >= 0.7),
@@ -328,7 +334,7 @@ def intake_targets(intake: list[dict[str, Any]]) -> list[Sequence[str]]:
             p99 = r[variant]["p99_ms"]["median"]
             rows.append(
                 (
-                    f"resume p99, {variant}, {r['concurrency']} connections",
+                    f"resume p99, {variant}, {connections(r)}",
                     f"{p99:.2f} ms",
                     "< 5 ms",
                     verdict(p99 < 5),
@@ -495,13 +501,30 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.from_json:
-        with open(args.from_json) as saved:
-            results = json.load(saved)
+        if args.quick:
+            parser.error(
+                "--quick runs the benchmarks; --from-json only prints a report"
+            )
+        try:
+            with open(args.from_json) as saved:
+                results = json.load(saved)
+        except (OSError, ValueError) as err:
+            parser.error(f"could not read {args.from_json}: {err}")
     else:
-        results = collect(args.quick)
-    if args.json:
-        with open(args.json, "w") as output:
-            json.dump(results, output, indent=1)
+        output = None
+        if args.json:
+            # Opened before the run, so a bad path fails now and not after it.
+            try:
+                output = open(args.json, "w")  # noqa: SIM115
+            except OSError as err:
+                parser.error(f"could not write {args.json}: {err}")
+        with output or contextlib.nullcontext():
+            results = collect(args.quick)
+            if output is not None:
+                json.dump(results, output, indent=1)
+    if args.from_json and args.json:
+        with open(args.json, "w") as copy:
+            json.dump(results, copy, indent=1)
     print(report(results))
 
 

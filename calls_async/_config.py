@@ -14,6 +14,7 @@ __all__ = [
     "UseClientDefault",
     "fold_id",
     "random_uuid",
+    "real_number",
     "seconds_from",
 ]
 
@@ -60,8 +61,10 @@ def random_uuid() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-def seconds_from(value: Any, name: str, *, allow_infinite: bool = True) -> float:
-    """Return ``value`` as float seconds, for a timeout or a time to keep something.
+def real_number(
+    value: Any, name: str, *, unit: str = "seconds", allow_infinite: bool = True
+) -> float:
+    """Return ``value`` as a float, for a setting counted in ``unit``.
 
     Any real number converts, Decimal, Fraction and NumPy values included.
 
@@ -71,19 +74,27 @@ def seconds_from(value: Any, name: str, *, allow_infinite: bool = True) -> float
             or too large for a float.
     """
     if isinstance(value, (bool, str, bytes, bytearray)):
-        raise TypeError(f"{name} is {value!r}; give seconds as an int or a float")
+        raise TypeError(f"{name} is {value!r}; give {unit} as an int or a float")
     try:
-        seconds = float(value)
+        number = float(value)
     except OverflowError:
         raise ValueError(
-            f"{name} is {value!r}, too large for a float; give fewer seconds"
+            f"{name} is {value!r}, too large for a float; give fewer {unit}"
         ) from None
-    except (TypeError, ValueError):
+    except ValueError:
+        # float() of a signalling NaN, such as Decimal("sNaN"), raises ValueError.
+        raise ValueError(f"{name} is {value!r}; give a number of {unit}") from None
+    except TypeError:
         raise TypeError(
-            f"{name} is {value!r}; give seconds as an int or a float"
+            f"{name} is {value!r}; give {unit} as an int or a float"
         ) from None
-    if seconds != seconds:
-        raise ValueError(f"{name} is NaN; give seconds as an int or a float")
-    if not allow_infinite and seconds in (math.inf, -math.inf):
-        raise ValueError(f"{name} is {value!r}; give a finite number of seconds")
-    return seconds
+    if number != number:
+        raise ValueError(f"{name} is NaN; give a number of {unit}")
+    if not allow_infinite and number in (math.inf, -math.inf):
+        raise ValueError(f"{name} is {value!r}; give a finite number of {unit}")
+    return number
+
+
+def seconds_from(value: Any, name: str, *, allow_infinite: bool = True) -> float:
+    """Return ``value`` as float seconds; see :func:`real_number` for the errors."""
+    return real_number(value, name, allow_infinite=allow_infinite)

@@ -30,6 +30,7 @@ from calls_async._config import (
     UseClientDefault,
     fold_id,
     random_uuid,
+    real_number,
     seconds_from,
 )
 from calls_async._deadlines import Deadline, DeadlineQueue
@@ -74,6 +75,17 @@ def check_wait_timeout(value: float | None, name: str) -> float | None:
     return seconds_from(value, name)
 
 
+def _check_default_timeout(value: float | None) -> float | None:
+    timeout = check_wait_timeout(value, "operation_timeout")
+    if timeout is not None and timeout < 0:
+        # A single wait may ask for that, but as the default it fails every await.
+        raise ValueError(
+            f"operation_timeout is {value!r}; give 0 or more seconds, or None to "
+            "wait without limit"
+        )
+    return timeout
+
+
 class _Polling(enum.Enum):
     STOPPED = "stopped"
     """The polling task ended on its own, as after a 404; it is not started again."""
@@ -90,9 +102,14 @@ class PollingPolicy:
     Attributes:
         enabled: False turns polling off, leaving notifications as the only source.
         grace: seconds to wait for a notification before the first GET.
-        initial_delay: seconds between the first two GETs.
-        max_delay: upper bound of the delay, which grows by ``multiplier`` each time.
-        multiplier: growth factor of the delay.
+        initial_delay: seconds between the first two GETs, more than 0.
+        max_delay: upper bound of the delay, which grows by ``multiplier`` each
+            time; it caps ``initial_delay`` too, and is more than 0.
+        multiplier: growth factor of the delay, at least 1.
+
+    Raises:
+        TypeError: ``enabled`` is not a bool, or a number is not a real number.
+        ValueError: a number is NaN, negative or out of the range above.
     """
 
     enabled: bool = True
@@ -102,17 +119,35 @@ class PollingPolicy:
     multiplier: float = 2.0
 
     def __attrs_post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise TypeError(
+                f"PollingPolicy.enabled is {self.enabled!r}; give True or False"
+            )
+        # Each number is stored as a float, so a Decimal or a NumPy value behaves
+        # as a float does in the delay arithmetic.
         for name in ("grace", "initial_delay", "max_delay"):
             value = getattr(self, name)
-            if seconds_from(value, f"PollingPolicy.{name}") < 0:
+            seconds = seconds_from(value, f"PollingPolicy.{name}")
+            if seconds < 0:
                 raise ValueError(
                     f"PollingPolicy.{name} is {value!r}; it must be 0 or more seconds"
                 )
-        if seconds_from(self.multiplier, "PollingPolicy.multiplier") < 1:
+            object.__setattr__(self, name, seconds)
+        for name in ("initial_delay", "max_delay"):
+            if getattr(self, name) == 0:
+                raise ValueError(
+                    f"PollingPolicy.{name} is 0, which would send GETs back to back "
+                    "because the delay grows by multiplying; give more than 0 seconds"
+                )
+        multiplier = real_number(
+            self.multiplier, "PollingPolicy.multiplier", unit="a factor"
+        )
+        if multiplier < 1:
             raise ValueError(
                 f"PollingPolicy.multiplier is {self.multiplier!r}; it must be at least "
                 "1 so the delay does not shrink"
             )
+        object.__setattr__(self, "multiplier", multiplier)
 
     @classmethod
     def off(cls) -> PollingPolicy:
@@ -124,6 +159,10 @@ NOTIFICATION_FALLBACK_POLLING = PollingPolicy(
     grace=15.0, initial_delay=1.0, max_delay=5.0
 )
 """The default polling while a webhook receives notifications: a safety net only."""
+
+# The default polling while no webhook is attached, built once because every
+# awaited handle asks for it and the policy checks its fields when built.
+_POLLING_WITHOUT_WEBHOOK = PollingPolicy()
 
 
 class Operation(Generic[OperationT]):
@@ -238,6 +277,8 @@ class Operation(Generic[OperationT]):
             CallTerminated: the call ended first.
             OperationTimeout: no final status within ``timeout``; the handle stays
                 pending and can be awaited again.
+            TypeError: ``timeout`` is not a real number.
+            ValueError: ``timeout`` is NaN or too large for a float.
         """
         if timeout is USE_CLIENT_DEFAULT:
             limit = self._registry.timeout
@@ -273,8 +314,8 @@ class Operation(Generic[OperationT]):
                 assert limit is not None
                 raise OperationTimeout(
                     f"operation {self._id} on call {self._call.id} did not finish "
-                    f"within {limit:g} s; await it again to keep waiting, or raise "
-                    "operation_timeout",
+                    f"within {limit:g} s; await it again to keep waiting, or give a "
+                    "longer timeout (the client's operation_timeout is the default)",
                     call_id=self._call.id,
                     operation_id=self._id,
                     client_context=self._client_context,
@@ -365,7 +406,7 @@ class OperationRegistry:
         fetch: Callable[[str, str], Awaitable[CommsOperation]],
         notifications_active: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._timeout = check_wait_timeout(timeout, "operation_timeout")
+        self._timeout = _check_default_timeout(timeout)
         self.polling = polling
         self._notifications_active = notifications_active
         self._fetch = fetch
@@ -408,7 +449,7 @@ class OperationRegistry:
 
     @timeout.setter
     def timeout(self, seconds: float | None) -> None:
-        self._timeout = check_wait_timeout(seconds, "operation_timeout")
+        self._timeout = _check_default_timeout(seconds)
 
     def _of_call(self, call_key: str) -> list[Operation[Any]]:
         ops = self._by_call.get(call_key)
@@ -578,7 +619,7 @@ class OperationRegistry:
             return self.polling
         if self._notifications_active():
             return NOTIFICATION_FALLBACK_POLLING
-        return PollingPolicy()
+        return _POLLING_WITHOUT_WEBHOOK
 
     def start_polling(self, op: Operation[Any]) -> None:
         """Start fetching ``op`` with GET if the policy allows and none runs yet."""
@@ -613,14 +654,15 @@ class OperationRegistry:
         try:
             await self._poll_until_done(op, policy)
         finally:
-            # Still the handle's poller: the loop ended by itself, or the task was
-            # cancelled by aclose, and not because the handle was forgotten.
+            # Still the handle's poller: the loop ended by itself (a 404, an
+            # OperationError) or the task was cancelled from outside the registry,
+            # as at the end of asyncio.run.
             if op._poller is asyncio.current_task():
                 op._poller = _Polling.STOPPED
                 self.pollers -= 1
 
     async def _poll_until_done(self, op: Operation[Any], policy: PollingPolicy) -> None:
-        delay = policy.initial_delay
+        delay = min(policy.max_delay, policy.initial_delay)
         while not op.done():
             assert op.id is not None
             try:

@@ -669,8 +669,13 @@ async def test_wait_timeout_too_large_is_rejected(
         ("grace", 10**400, ValueError),
         ("initial_delay", "1", TypeError),
         ("max_delay", -1, ValueError),
+        ("initial_delay", 0, ValueError),
+        ("max_delay", 0, ValueError),
         ("multiplier", float("nan"), ValueError),
         ("multiplier", 0.5, ValueError),
+        ("multiplier", "2", TypeError),
+        ("enabled", "no", TypeError),
+        ("grace", decimal.Decimal("sNaN"), ValueError),
     ],
 )
 def test_polling_policy_rejects_invalid_value(
@@ -678,6 +683,68 @@ def test_polling_policy_rejects_invalid_value(
 ) -> None:
     with pytest.raises(error, match=f"PollingPolicy.{field} is"):
         PollingPolicy(**{field: value})
+
+
+def test_polling_policy_messages_fit_the_field() -> None:
+    with pytest.raises(TypeError, match="give a factor as an int or a float"):
+        PollingPolicy(multiplier="2")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="give more than 0 seconds"):
+        PollingPolicy(initial_delay=0)
+
+
+def test_polling_policy_stores_floats() -> None:
+    policy = PollingPolicy(
+        grace=decimal.Decimal("0.5"), multiplier=fractions.Fraction(3)
+    )
+    assert type(policy.grace) is float
+    assert policy.grace == 0.5
+    assert type(policy.multiplier) is float
+    assert policy.multiplier == 3.0
+
+
+async def test_max_delay_caps_first_poll_delay(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    policy = PollingPolicy(initial_delay=5.0, max_delay=0.05)
+    async with _pending_prompt(emulator, credential, policy) as (_client, call, op):
+        waiting = asyncio.create_task(op.wait(timeout=5))
+        await asyncio.sleep(0.4)
+        # The prompt is still playing, so each GET finds it running. With the first
+        # delay capped at 0.05 s, several GETs fit in 0.4 s; with 5 s, only one.
+        assert len(_operation_gets(emulator, op)) >= 3
+        await call.hang_up()
+        with pytest.raises(CallTerminated):
+            await waiting
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, float("-inf")])
+async def test_negative_operation_timeout_is_rejected(
+    emulator: Emulator, credential: EmulatorCredential, value: float
+) -> None:
+    with pytest.raises(ValueError, match="operation_timeout is"):
+        CallsClient(
+            credential,
+            callback_uri=CALLBACK_URI,
+            base_url=emulator.base_url,
+            operation_timeout=value,
+        )
+
+
+async def test_timeout_message_names_both_settings(
+    emulator: Emulator, credential: EmulatorCredential
+) -> None:
+    async with _pending_prompt(emulator, credential, PollingPolicy.off()) as (
+        _client,
+        call,
+        op,
+    ):
+        with pytest.raises(OperationTimeout) as raised:
+            await op.wait(timeout=0.01)
+        message = str(raised.value)
+        assert "within 0.01 s" in message
+        assert "give a longer timeout" in message
+        assert "operation_timeout is the default" in message
+        await call.hang_up()
 
 
 async def test_completion_in_timeout_turn_wins(
