@@ -468,6 +468,14 @@ async def _pending_prompt(
         yield client, call, await call.play_prompt([PROMPT] * 10)
 
 
+def _complete(client: CallsClient, call: Call, op: Operation[Any]) -> bool:
+    """Apply a completed status for ``op``, as its notification would."""
+    update = PlayPromptOperation(
+        id=op.id, status=OperationStatus.COMPLETED, client_context="c"
+    )
+    return client.operations.resolve(call.id, update, source="notification")
+
+
 def _operation_gets(emulator: Emulator, op: Operation[Any]) -> list[str]:
     assert op.id is not None
     return [
@@ -560,26 +568,17 @@ async def test_ended_handles_are_released(
 async def test_handle_done_in_grace_is_released_at_once(
     emulator: Emulator, credential: EmulatorCredential
 ) -> None:
-    async with CallsClient(
-        credential,
-        callback_uri=CALLBACK_URI,
-        base_url=emulator.base_url,
-        polling=PollingPolicy(grace=30.0),
-    ) as client:
-        call = await _established(client)
-        # One handle stays in its grace period the whole test, so the queue is
-        # never empty and never all cancelled.
-        kept = await call.play_prompt([PROMPT] * 10)
+    # One handle stays in its grace period the whole test, so the queue is never
+    # empty and never all cancelled.
+    policy = PollingPolicy(grace=30.0)
+    async with _pending_prompt(emulator, credential, policy) as (client, call, kept):
         kept_wait = asyncio.create_task(kept.wait(timeout=60))
         released = []
         for _ in range(40):
             op = await call.play_prompt([PROMPT] * 10)
             wait = asyncio.create_task(op.wait(timeout=60))
             await asyncio.sleep(0)
-            update = PlayPromptOperation(
-                id=op.id, status=OperationStatus.COMPLETED, client_context="c"
-            )
-            assert client.operations.resolve(call.id, update, source="notification")
+            assert _complete(client, call, op)
             await wait
             released.append(weakref.ref(op))
             del op, wait
@@ -761,10 +760,7 @@ async def test_completion_in_timeout_turn_wins(
         # What the timeout's timer does, followed in the same loop turn by the
         # completion, before the waiting task has run.
         op._waiters[0].set_result(False)
-        update = PlayPromptOperation(
-            id=op.id, status=OperationStatus.COMPLETED, client_context="c"
-        )
-        assert client.operations.resolve(call.id, update, source="notification")
+        assert _complete(client, call, op)
         final = await waiting
         assert final.status == OperationStatus.COMPLETED
         await call.hang_up()
@@ -773,14 +769,12 @@ async def test_completion_in_timeout_turn_wins(
 async def test_registry_close_stops_every_poller(
     emulator: Emulator, credential: EmulatorCredential
 ) -> None:
-    async with CallsClient(
-        credential,
-        callback_uri=CALLBACK_URI,
-        base_url=emulator.base_url,
-        polling=PollingPolicy(grace=30.0),
-    ) as client:
-        call = await _established(client)
-        in_grace = await call.play_prompt([PROMPT] * 10)
+    policy = PollingPolicy(grace=30.0)
+    async with _pending_prompt(emulator, credential, policy) as (
+        client,
+        call,
+        in_grace,
+    ):
         grace_wait = asyncio.create_task(in_grace.wait(timeout=60))
         await asyncio.sleep(0)
         client.operations.polling = PollingPolicy(grace=0, initial_delay=1.0)
