@@ -128,7 +128,8 @@ async def create_ringing_others(
 async def start_prompts_on_all(
     client: CallsClient,
 ) -> list[Operation[PlayPromptOperation]]:
-    """Start one playPrompt on every tracked call; they stay pending."""
+    """Start one playPrompt on every tracked call. Each stays pending, because the
+    emulator of this benchmark plays a prompt for an hour."""
     calls = client.calls.tracked()
     return await gather_bounded(c.play_prompt([PROMPT]) for c in calls)
 
@@ -208,7 +209,7 @@ async def measure_in_process(
     }
 
 
-async def complete_by_notification(
+def complete_by_notification(
     client: CallsClient, ops: list[Operation[PlayPromptOperation]]
 ) -> None:
     """Complete every handle with the notification Graph sends when a prompt ends.
@@ -236,7 +237,7 @@ async def measure_waves_in_process(
             ops = await start_prompts_on_all(client)
             waiters = [asyncio.create_task(op.wait()) for op in ops]
             await asyncio.sleep(0)
-            await complete_by_notification(client, ops)
+            complete_by_notification(client, ops)
             await asyncio.gather(*waiters)
             await hang_up_every_call(client)
             del ops, waiters

@@ -1,5 +1,5 @@
 """Shared settings types (the "use the client default" sentinel), the check of a
-number of seconds, and id helpers."""
+numeric setting, and id helpers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ __all__ = [
     "fold_id",
     "random_uuid",
     "real_number",
-    "seconds_from",
 ]
 
 
@@ -79,22 +78,19 @@ def real_number(
         number = float(value)
     except OverflowError:
         raise ValueError(
-            f"{name} is {value!r}, too large for a float; give fewer {unit}"
+            f"{name} is {value!r}, too large for a float; give a smaller value"
         ) from None
     except ValueError:
         # float() of a signalling NaN, such as Decimal("sNaN"), raises ValueError.
-        raise ValueError(f"{name} is {value!r}; give a number of {unit}") from None
+        raise ValueError(
+            f"{name} is {value!r}; give {unit} as a number, not NaN"
+        ) from None
     except TypeError:
         raise TypeError(
             f"{name} is {value!r}; give {unit} as an int or a float"
         ) from None
     if number != number:
-        raise ValueError(f"{name} is NaN; give a number of {unit}")
+        raise ValueError(f"{name} is NaN; give {unit} as a number, not NaN")
     if not allow_infinite and number in (math.inf, -math.inf):
-        raise ValueError(f"{name} is {value!r}; give a finite number of {unit}")
+        raise ValueError(f"{name} is {value!r}; give {unit} as a finite number")
     return number
-
-
-def seconds_from(value: Any, name: str, *, allow_infinite: bool = True) -> float:
-    """Return ``value`` as float seconds; see :func:`real_number` for the errors."""
-    return real_number(value, name, allow_infinite=allow_infinite)

@@ -63,7 +63,7 @@ class DeadlineQueue(Generic[ItemT]):
         self._expire = expire
         self._heap: list[Deadline] = []
         self._sequence = itertools.count()
-        # Entries in the heap whose item is gone.
+        # Cancelled entries still in the heap.
         self._cancelled = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -172,7 +172,8 @@ class DeadlineQueue(Generic[ItemT]):
                     {"message": "a deadline callback failed", "exception": err}
                 )
         if 2 * self._cancelled > len(heap):
-            # Serving took live entries out, so cancelled ones may now be most.
+            # Serving took live entries out, so cancelled ones may now be more than
+            # half of the heap.
             self._compact()
         # A cancelled entry at the head would wake the loop for nothing.
         while heap and heap[0][2] is _GONE:

@@ -49,6 +49,7 @@ import attrs
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from calls_async._config import real_number
 from calls_async._errors import ClientClosedError, InvalidNotificationToken
 from calls_async._http import check_url
 
@@ -474,8 +475,8 @@ def _check_issuers(issuers: Iterable[str]) -> frozenset[str]:
 
 
 def _check_seconds(value: float, name: str, *, allow_zero: bool = False) -> float:
-    seconds = float(value)
-    if seconds < 0 or (seconds == 0 and not allow_zero) or seconds != seconds:
+    seconds = real_number(value, name)
+    if seconds < 0 or (seconds == 0 and not allow_zero):
         bound = "0 or more" if allow_zero else "more than 0"
         raise ValueError(f"{name} must be {bound} seconds, not {value!r}")
     return seconds

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from calls_async._config import fold_id, seconds_from
+from calls_async._config import fold_id, real_number
 from calls_async._errors import ResponseParseError
 from calls_async._events import (
     ContentSharingUpdated,
@@ -593,7 +593,7 @@ class NotificationDispatcher:
 
 
 def _check_dedup_ttl(value: float) -> float:
-    seconds = seconds_from(value, "dedup_ttl", allow_infinite=False)
+    seconds = real_number(value, "dedup_ttl", allow_infinite=False)
     if seconds < 0:
         raise ValueError(
             f"dedup_ttl is {value!r}; give 0 or more seconds to remember a delivered "

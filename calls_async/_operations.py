@@ -31,7 +31,6 @@ from calls_async._config import (
     fold_id,
     random_uuid,
     real_number,
-    seconds_from,
 )
 from calls_async._deadlines import Deadline, DeadlineQueue
 from calls_async._errors import (
@@ -72,13 +71,14 @@ def check_wait_timeout(value: float | None, name: str) -> float | None:
     """
     if value is None:
         return None
-    return seconds_from(value, name)
+    return real_number(value, name)
 
 
 def _check_default_timeout(value: float | None) -> float | None:
     timeout = check_wait_timeout(value, "operation_timeout")
     if timeout is not None and timeout < 0:
-        # A single wait may ask for that, but as the default it fails every await.
+        # A single wait may use a negative timeout, but as the default it fails
+        # every await.
         raise ValueError(
             f"operation_timeout is {value!r}; give 0 or more seconds, or None to "
             "wait without limit"
@@ -88,7 +88,7 @@ def _check_default_timeout(value: float | None) -> float | None:
 
 class _Polling(enum.Enum):
     STOPPED = "stopped"
-    """The polling task ended on its own, as after a 404; it is not started again."""
+    """The polling task ended on its own, as after a 404, so it is not started again."""
 
 
 @attrs.frozen(kw_only=True)
@@ -104,7 +104,7 @@ class PollingPolicy:
         grace: seconds to wait for a notification before the first GET.
         initial_delay: seconds between the first two GETs, more than 0.
         max_delay: upper bound of the delay, which grows by ``multiplier`` each
-            time; it caps ``initial_delay`` too, and is more than 0.
+            time. It caps ``initial_delay`` too, and is more than 0.
         multiplier: growth factor of the delay, at least 1.
 
     Raises:
@@ -127,7 +127,7 @@ class PollingPolicy:
         # as a float does in the delay arithmetic.
         for name in ("grace", "initial_delay", "max_delay"):
             value = getattr(self, name)
-            seconds = seconds_from(value, f"PollingPolicy.{name}")
+            seconds = real_number(value, f"PollingPolicy.{name}")
             if seconds < 0:
                 raise ValueError(
                     f"PollingPolicy.{name} is {value!r}; it must be 0 or more seconds"
@@ -161,7 +161,7 @@ NOTIFICATION_FALLBACK_POLLING = PollingPolicy(
 """The default polling while a webhook receives notifications: a safety net only."""
 
 # The default polling while no webhook is attached, built once because every
-# awaited handle asks for it and the policy checks its fields when built.
+# awaited handle reads it and the policy checks its fields when built.
 _POLLING_WITHOUT_WEBHOOK = PollingPolicy()
 
 
@@ -443,8 +443,8 @@ class OperationRegistry:
 
     @property
     def timeout(self) -> float | None:
-        """Default seconds ``await op`` waits for a final status; None waits without
-        limit. Waits already in progress keep the timeout they started with."""
+        """Default seconds ``await op`` waits for a final status, or None to wait
+        without limit. Waits already in progress keep the timeout they started with."""
         return self._timeout
 
     @timeout.setter

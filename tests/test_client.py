@@ -565,14 +565,18 @@ async def test_ended_handles_are_released(
         assert client.operations.pollers == 0
 
 
-async def test_handle_done_in_grace_is_released_at_once(
+async def test_done_handle_leaves_grace_heap(
     emulator: Emulator, credential: EmulatorCredential
 ) -> None:
     # One handle stays in its grace period the whole test, so the queue is never
     # empty and never all cancelled.
     policy = PollingPolicy(grace=30.0)
-    async with _pending_prompt(emulator, credential, policy) as (client, call, kept):
-        kept_wait = asyncio.create_task(kept.wait(timeout=60))
+    async with _pending_prompt(emulator, credential, policy) as (
+        client,
+        call,
+        in_grace,
+    ):
+        grace_wait = asyncio.create_task(in_grace.wait(timeout=60))
         released = []
         for _ in range(40):
             op = await call.play_prompt([PROMPT] * 10)
@@ -586,10 +590,10 @@ async def test_handle_done_in_grace_is_released_at_once(
         gc.collect()
         assert [ref() for ref in released] == [None] * 40
         assert client.operations.pollers == 1
-        assert not kept_wait.done()
+        assert not grace_wait.done()
         await call.hang_up()
         with pytest.raises(CallTerminated):
-            await kept_wait
+            await grace_wait
 
 
 async def test_wait_timeout_nan_is_rejected(
@@ -816,7 +820,7 @@ async def test_closed_wait_leaves_no_deadline(
         await call.hang_up()
 
 
-async def test_pollers_drop_when_polling_stops_itself(
+async def test_pollers_drop_after_polling_stops(
     emulator: Emulator, credential: EmulatorCredential
 ) -> None:
     async with _pending_prompt(

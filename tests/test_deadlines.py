@@ -57,7 +57,7 @@ async def test_cancelled_items_are_skipped() -> None:
     assert items.expired == ["a", "c"]
 
 
-async def test_cancelled_head_does_not_delay_the_rest() -> None:
+async def test_cancelled_head_delays_nothing() -> None:
     items = Items()
     queue = items.queue()
     head = queue.add(0.01, "cancelled")
@@ -73,10 +73,10 @@ async def test_cancel_releases_item_at_once() -> None:
 
     queue: DeadlineQueue[Item] = DeadlineQueue(lambda _item: None)
     queue.add(60.0, Item())
-    kept = Item()
-    released = weakref.ref(kept)
-    entry = queue.add(60.0, kept)
-    del kept
+    item = Item()
+    released = weakref.ref(item)
+    entry = queue.add(60.0, item)
+    del item
     queue.cancel(entry)
     gc.collect()
     # One live entry and one cancelled: the heap keeps both, but not the item.

@@ -991,6 +991,25 @@ def test_https_or_loopback_configuration_url_accepted(url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ({"leeway": "60"}, TypeError),
+        ({"fetch_timeout": True}, TypeError),
+        ({"refresh_interval": 10**400}, ValueError),
+    ],
+)
+def test_seconds_not_real_numbers_raise(
+    arguments: dict[str, Any], error: type[Exception]
+) -> None:
+    name = next(iter(arguments))
+
+    with pytest.raises(error, match=f"{name} is"):
+        NotificationTokenValidator(
+            app_id=APP_ID, session=aiohttp.ClientSession, **arguments
+        )
+
+
+@pytest.mark.parametrize(
     ("arguments", "message"),
     [
         ({"app_id": ""}, "app_id"),

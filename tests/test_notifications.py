@@ -413,30 +413,21 @@ async def test_repeat_in_another_form_applied_once(bot: Bot) -> None:
     assert bot.client.notifications.entries_duplicated == 3
 
 
-async def test_repeat_after_dedup_ttl_is_applied(bot: Bot) -> None:
-    dispatcher = NotificationDispatcher(bot.client, dedup_ttl=0.1)
-    bot.client._dispatcher = dispatcher
+@pytest.mark.parametrize("set_by", ["constructor", "property"])
+async def test_repeat_after_dedup_ttl_is_applied(bot: Bot, set_by: str) -> None:
+    if set_by == "constructor":
+        dispatcher = NotificationDispatcher(bot.client, dedup_ttl=0.1)
+        bot.client._dispatcher = dispatcher
+    else:
+        dispatcher = bot.client.notifications
+        assert dispatcher.dedup_ttl == 600.0
+        dispatcher.dedup_ttl = 0.1
     # A call the emulator does not know, so only this test's entries arrive.
     call = bot.client.calls[str(uuid.uuid4())]
     body = _envelope(_call_entry(call.id, state="established"))
     assert await bot.post(body) == 202
     assert await bot.post(body) == 202
     assert dispatcher.entries_applied == 1
-    assert dispatcher.entries_duplicated == 1
-    await asyncio.sleep(0.15)
-    assert await bot.post(body) == 202
-    assert dispatcher.entries_applied == 2
-    assert dispatcher.entries_duplicated == 1
-
-
-async def test_dedup_ttl_set_on_client_applies(bot: Bot) -> None:
-    dispatcher = bot.client.notifications
-    assert dispatcher.dedup_ttl == 600.0
-    dispatcher.dedup_ttl = 0.1
-    call = bot.client.calls[str(uuid.uuid4())]
-    body = _envelope(_call_entry(call.id, state="established"))
-    assert await bot.post(body) == 202
-    assert await bot.post(body) == 202
     assert dispatcher.entries_duplicated == 1
     await asyncio.sleep(0.15)
     assert await bot.post(body) == 202
